@@ -1,0 +1,1 @@
+"""ROS-free, typed, deterministic core: types, result message, parser, relations, resolver."""

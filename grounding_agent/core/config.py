@@ -1,0 +1,44 @@
+"""Resolver thresholds: configuration, not constants in code (see config/grounding_agent.yaml)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from grounding_agent.core.errors import ConfigError
+
+__all__ = ['ResolverConfig']
+
+
+class ResolverConfig(BaseModel):
+    """How sure the resolver must be before it commits to an answer.
+
+    Raising `accept_threshold` trades missed objects for fewer wrong groundings; on a robot a
+    wrong grounding is worse than a `rejected` the operator can rephrase. `ambiguity_margin` is
+    the score gap under which the two best candidates are reported as `ambiguous` instead of
+    picking one. `verify_threshold` applies only to backends that can verify a box.
+    """
+
+    model_config = ConfigDict(frozen=True, extra='forbid')
+
+    detection_threshold: float = Field(default=0.1, ge=0.0, le=1.0,
+                                       description='drop detector boxes below this score')
+    attribute_threshold: float = Field(default=0.3, ge=0.0, le=1.0,
+                                       description='min agreement of colour / size / shape')
+    relation_threshold: float = Field(default=0.5, ge=0.0, le=1.0,
+                                      description='min graded score for a relation to hold')
+    accept_threshold: float = Field(default=0.25, ge=0.0, le=1.0,
+                                    description='min combined score of the chosen target')
+    ambiguity_margin: float = Field(default=0.05, ge=0.0, le=1.0,
+                                    description='best two closer than this -> ambiguous')
+    verify: bool = Field(default=True, description='confirm the winner when the backend can')
+    verify_threshold: float = Field(default=0.5, ge=0.0, le=1.0)
+    max_command_chars: int = Field(default=500, ge=16, le=100_000)
+
+    @classmethod
+    def from_mapping(cls, values: dict[str, Any]) -> ResolverConfig:
+        try:
+            return cls.model_validate(values)
+        except ValidationError as exc:
+            raise ConfigError(f'invalid resolver configuration: {exc}') from exc

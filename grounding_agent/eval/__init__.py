@@ -1,0 +1,1 @@
+"""eval of grounding_agent."""

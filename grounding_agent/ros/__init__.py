@@ -1,0 +1,1 @@
+"""ros of grounding_agent."""

@@ -1,0 +1,1 @@
+"""sim of grounding_agent."""
