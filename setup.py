@@ -23,7 +23,7 @@ setup(
     zip_safe=True,
     maintainer='grounding_agent developers',
     maintainer_email='grounding-agent@users.noreply.github.com',
-    description='ROS 2 grounding agent: operator commands to tracked boxes, or an explicit rejection',
+    description='ROS 2 grounding agent: operator commands to tracked boxes, or a rejection',
     license='Apache-2.0',
     python_requires='>=3.10',
     extras_require={'test': ['pytest']},

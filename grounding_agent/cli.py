@@ -19,12 +19,21 @@ COMMANDS: dict[str, tuple[str, str]] = {
     'parse': ('parse', 'parse an operator command and print the structured query as JSON'),
     'ground': ('ground', 'ground one command on one image file and print the result JSON'),
     'schema': ('schema', 'print the JSON Schema of the planner result message'),
-    'node': ('node', 'run the ROS 2 grounding node (same as `ros2 run grounding_agent grounding_node`)'),
+    'node': (
+        'node',
+        'run the ROS 2 grounding node (same as `ros2 run grounding_agent grounding_node`)',
+    ),
     'sim': ('sim', 'run the simulated camera node, or render a scene to files'),
-    'demo': ('demo', 'simulated camera + grounding node + scripted operator commands, with a report'),
+    'demo': (
+        'demo',
+        'simulated camera + grounding node + scripted operator commands, with a report',
+    ),
     'eval': ('eval', 'evaluate a backend on a GroundingME-format benchmark'),
     'make-benchmark': ('make_benchmark', 'generate the simulated GroundingME-format benchmark'),
-    'eval-tracking': ('eval_tracking', 'evaluate tracking on simulated sequences (MOTA, IDF1, HOTA)'),
+    'eval-tracking': (
+        'eval_tracking',
+        'evaluate tracking on simulated sequences (MOTA, IDF1, HOTA)',
+    ),
     'export': ('export', 'export a model image encoder to ONNX and build a TensorRT engine'),
     'voice': ('voice', 'recognise spoken commands (microphone, WAV file or audio topic)'),
 }
@@ -33,7 +42,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog='grounding-agent',
-        description='Resolve operator commands into boxes, relation answers or explicit rejections.',
+        description='Resolve operator commands into boxes, relation answers or rejections.',
     )
     sub = parser.add_subparsers(dest='command', metavar='COMMAND', required=True)
     for name, (module_name, help_text) in COMMANDS.items():

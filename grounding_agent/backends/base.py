@@ -55,8 +55,10 @@ class BackendConfig(BaseModel):
     @field_validator('device')
     @classmethod
     def _check_device(cls, value: str) -> str:
-        if value == 'cpu' or value == 'cuda' or (
-            value.startswith('cuda:') and value[5:].isdigit()
+        if (
+            value == 'cpu'
+            or value == 'cuda'
+            or (value.startswith('cuda:') and value[5:].isdigit())
         ):
             return value
         raise ValueError(f"device must be 'cpu', 'cuda' or 'cuda:N', got {value!r}")
@@ -111,7 +113,7 @@ class Backend(ABC):
         """Run once on a blank image so the first real frame is not slow."""
         self.detect(np.zeros((64, 64, 3), dtype=np.uint8), ['object'])
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 (optional hook: most backends have nothing to free)
         """Free the model (called on lifecycle cleanup)."""
 
 

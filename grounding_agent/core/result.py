@@ -8,9 +8,9 @@ and printed by `grounding-agent schema`.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from enum import Enum
-from typing import Annotated, Any, Literal
+from pathlib import Path
+from typing import Annotated, Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -28,9 +28,11 @@ __all__ = [
     'result_json_schema',
 ]
 
-SCHEMA_ID = 'grounding_agent/result/1'
+SCHEMA_ID: Final = 'grounding_agent/result/1'
 
-BoxList = Annotated[list[float], Field(min_length=4, max_length=4, description='[x1, y1, x2, y2] px')]
+BoxList = Annotated[
+    list[float], Field(min_length=4, max_length=4, description='[x1, y1, x2, y2] px')
+]
 PointList = Annotated[
     list[float], Field(min_length=3, max_length=3, description='[x, y, z] metres, camera frame')
 ]
@@ -135,12 +137,17 @@ class GroundingResult(_Frozen):
         return cls.model_validate_json(text)
 
 
-def error_result(reason: str, *, request_id: str = '', command: str = '', kind: str = 'locate',
-                 **fields: Any) -> GroundingResult:
+def error_result(
+    reason: str, *, request_id: str = '', command: str = '', kind: str = 'locate', **fields: Any
+) -> GroundingResult:
     """An `error` result; `reason` should say what the sender can fix."""
     return GroundingResult(
-        request_id=request_id, command=command, kind=kind, status=ResultStatus.ERROR,
-        reason=reason or 'unknown error', **fields,
+        request_id=request_id,
+        command=command,
+        kind=kind,
+        status=ResultStatus.ERROR,
+        reason=reason or 'unknown error',
+        **fields,
     )
 
 

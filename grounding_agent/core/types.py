@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import Enum
 from typing import Any
 
@@ -110,7 +110,7 @@ class Stamp:
     @classmethod
     def from_seconds(cls, seconds: float) -> Stamp:
         sec = math.floor(seconds)
-        return cls(int(sec), int(round((seconds - sec) * 1e9)) % 1_000_000_000)
+        return cls(int(sec), round((seconds - sec) * 1e9) % 1_000_000_000)
 
     def to_seconds(self) -> float:
         return self.sec + self.nanosec * 1e-9
@@ -179,18 +179,7 @@ class Detection:
     label: str = ''
 
     def with_updates(self, **changes: Any) -> Detection:
-        values = {
-            'box': self.box,
-            'phrase': self.phrase,
-            'score': self.score,
-            'attributes': self.attributes,
-            'embedding': self.embedding,
-            'point': self.point,
-            'track_id': self.track_id,
-            'label': self.label,
-        }
-        values.update(changes)
-        return Detection(**values)
+        return replace(self, **changes)
 
 
 class Relation(str, Enum):
@@ -236,12 +225,13 @@ class Ordinal:
 
 @dataclass(frozen=True)
 class ObjectRef:
-    """A noun phrase referring to objects in the scene: 'the second small red mug left of the laptop'.
+    """A noun phrase referring to objects: 'the second small red mug left of the laptop'.
 
     `noun` is the head noun as written ('mug'), or None for 'the one' / 'something' / 'what'.
     `phrase` is the text handed to the detector: the noun with every adjective the parser kept,
     including words it does not know ('chipped red mug'). `colour`, `size` and `shape` are the
-    attributes the resolver can check itself; `modifiers` the other adjectives (kept for the model).
+    attributes the resolver can check itself; `modifiers` the other adjectives, kept for the
+    model.
     """
 
     phrase: str

@@ -1,0 +1,232 @@
+"""Standing groundings: a `track` command or the `query` parameter, followed frame after frame.
+
+A standing grounding locks on to the object the resolver grounded and follows it with the
+tracker, so the planner gets a box on every camera frame while the model answers at its own
+pace. States (`TrackState`): `searching` until the first model answer, `tracking` while the model
+keeps seeing the locked object, `occluded` while it coasts on its motion model, `lost` after
+`lost_after_s` without a sighting, `rejected` when the model says the object is not there.
+Every change of state is reported (`state_changed`) so the node can publish it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from grounding_agent.core.result import GroundingResult, ResultStatus, TargetModel, TrackState
+from grounding_agent.core.tracking import Track, TrackerConfig, TrackSet
+from grounding_agent.core.types import Detection, Query
+
+__all__ = ['StandingGrounding', 'StandingUpdate', 'scene_change']
+
+_LOCK_MIN_IOU = 0.3
+
+
+@dataclass(frozen=True)
+class StandingUpdate:
+    """What a standing grounding says about one frame."""
+
+    result: GroundingResult
+    state_changed: bool
+
+
+def scene_change(previous: npt.NDArray[np.uint8] | None, current: npt.NDArray[np.uint8]) -> float:
+    """Mean absolute change (0..1) between two small grey thumbnails of the same shape."""
+    if previous is None or previous.shape != current.shape:
+        return 1.0
+    diff = np.abs(previous.astype(np.int16) - current.astype(np.int16))
+    return float(diff.mean()) / 255.0
+
+
+def thumbnail(image: npt.NDArray[np.uint8], size: int = 32) -> npt.NDArray[np.uint8]:
+    """A size x size grey thumbnail by block averaging (cheap enough for every camera frame)."""
+    grey = image.mean(axis=2) if image.ndim == 3 else image.astype(np.float32)
+    h, w = grey.shape
+    ys = np.linspace(0, h, size + 1).astype(int)
+    xs = np.linspace(0, w, size + 1).astype(int)
+    sums = np.add.reduceat(np.add.reduceat(grey, ys[:-1], axis=0), xs[:-1], axis=1)
+    counts = np.outer(np.diff(ys), np.diff(xs)).clip(min=1)
+    thumb: npt.NDArray[np.uint8] = (sums / counts).astype(np.uint8)
+    return thumb
+
+
+class StandingGrounding:
+    """One standing query, its tracker, its locked target and its state."""
+
+    def __init__(
+        self,
+        query: Query,
+        *,
+        config: TrackerConfig | None = None,
+        request_id: str = '',
+        camera: str = '',
+    ) -> None:
+        self.query = query
+        self.config = config or TrackerConfig()
+        self.request_id = request_id
+        self.camera = camera
+        self.state = TrackState.SEARCHING
+        self.target_id: str | None = None
+        self._tracks = TrackSet(self.config)
+        self._last_model_s: float | None = None
+        self._last_seen_s: float | None = None
+        self._rejections = 0
+        self._template: GroundingResult | None = None
+        self._last_thumbnail: npt.NDArray[np.uint8] | None = None
+
+    @property
+    def phrase(self) -> str:
+        return self.query.target.phrase
+
+    # -- scheduling ---------------------------------------------------------------------------
+
+    def needs_model(self, now_s: float, image: npt.NDArray[np.uint8] | None = None) -> bool:
+        """Whether the model should be asked about the frame at `now_s`.
+
+        Asked when there is no answer yet, when the last one is older than
+        `redetect_max_interval_s`, when the locked track's confidence has decayed below
+        `redetect_below_confidence`, or when the image changed by more than
+        `scene_change_threshold`; never more often than `redetect_min_interval_s`.
+        """
+        if self._last_model_s is None:
+            return True
+        since = now_s - self._last_model_s
+        if since < self.config.redetect_min_interval_s:
+            return False
+        if since >= self.config.redetect_max_interval_s:
+            return True
+        if self.confidence(now_s) < self.config.redetect_below_confidence:
+            return True
+        if image is not None and self._last_thumbnail is not None:
+            change = scene_change(self._last_thumbnail, thumbnail(image))
+            if change > self.config.scene_change_threshold:
+                return True
+        return False
+
+    def confidence(self, now_s: float) -> float:
+        """Confidence in the locked target: its score, halving every `confidence_half_life_s`."""
+        if self.target_id is None or self._last_seen_s is None:
+            return 0.0
+        track = self._locked_track(self._tracks.predict(now_s))
+        score = track.score if track is not None else 0.0
+        age = max(0.0, now_s - self._last_seen_s)
+        return float(score * 0.5 ** (age / self.config.confidence_half_life_s))
+
+    # -- inputs -------------------------------------------------------------------------------
+
+    def on_model_result(
+        self,
+        result: GroundingResult,
+        detections: Sequence[Detection],
+        now_s: float,
+        image: npt.NDArray[np.uint8] | None = None,
+    ) -> StandingUpdate:
+        """Feed the resolver's answer and the detections it was made from (frame at `now_s`)."""
+        self._last_model_s = now_s
+        if image is not None:
+            self._last_thumbnail = thumbnail(image)
+        if result.status is ResultStatus.ERROR:
+            # a failing model says nothing about the object: keep coasting, report the error
+            update = self.on_camera_frame(now_s)
+            return StandingUpdate(
+                result.model_copy(update={'track_state': self.state}), update.state_changed
+            )
+        self._template = result
+        own = [d for d in detections if d.phrase == self.phrase]
+        tracks = self._tracks.update(own, now_s, phrases=[self.phrase])
+        if (
+            result.status in (ResultStatus.GROUNDED, ResultStatus.ANSWERED)
+            and result.target is not None
+        ):
+            self._rejections = 0
+            # Re-lock only when the locked track is gone: while it is merely hidden, a grounded
+            # look-alike must not steal its identity.
+            if self._locked_track(tracks) is None:
+                self._lock(result.target, tracks)
+        elif result.status is ResultStatus.REJECTED:
+            locked = self._locked_track(tracks)
+            if locked is None or not locked.observed:
+                self._rejections += 1
+        locked = self._locked_track(tracks)
+        if locked is not None and locked.observed:
+            self._last_seen_s = now_s
+        return self._report(now_s, tracks)
+
+    def on_camera_frame(self, now_s: float) -> StandingUpdate:
+        """A camera frame without a model answer: the tracker's prediction for `now_s`."""
+        return self._report(now_s, self._tracks.predict(now_s))
+
+    # -- internals ----------------------------------------------------------------------------
+
+    def _lock(self, target: TargetModel, tracks: Sequence[Track]) -> None:
+        box = target.to_box()
+        best, best_iou = None, _LOCK_MIN_IOU
+        for track in tracks:
+            if track.phrase == self.phrase and track.observed:
+                iou = track.box.iou(box)
+                if iou >= best_iou:
+                    best, best_iou = track, iou
+        if best is not None:
+            self.target_id = best.track_id
+
+    def _locked_track(self, tracks: Sequence[Track]) -> Track | None:
+        if self.target_id is None:
+            return None
+        return next((t for t in tracks if t.track_id == self.target_id), None)
+
+    def _next_state(self, now_s: float, locked: Track | None) -> TrackState:
+        if self.target_id is None or self._last_seen_s is None:
+            if self._rejections >= self.config.rejections_to_reject:
+                return TrackState.REJECTED
+            return TrackState.SEARCHING
+        if locked is not None and locked.observed:
+            return TrackState.TRACKING
+        if locked is not None and now_s - self._last_seen_s <= self.config.lost_after_s:
+            return TrackState.OCCLUDED
+        return TrackState.LOST
+
+    def _report(self, now_s: float, tracks: Sequence[Track]) -> StandingUpdate:
+        locked = self._locked_track(tracks)
+        state = self._next_state(now_s, locked)
+        changed = state is not self.state
+        self.state = state
+        return StandingUpdate(self._result(state, locked), changed)
+
+    def _result(self, state: TrackState, locked: Track | None) -> GroundingResult:
+        template = self._template
+        base: dict[str, Any] = {
+            'request_id': self.request_id,
+            'command': self.query.text,
+            'kind': self.query.kind.value,
+            'camera': self.camera,
+            'track_state': state,
+        }
+        if template is not None:
+            base.update(backend=template.backend, relations=template.relations)
+        if state in (TrackState.TRACKING, TrackState.OCCLUDED) and locked is not None:
+            seen = (
+                'seen by the model'
+                if state is TrackState.TRACKING
+                else 'hidden, predicted from its motion'
+            )
+            return GroundingResult(
+                status=ResultStatus.GROUNDED,
+                reason=f'{self.phrase} (track {locked.track_id}) {seen}',
+                target=TargetModel.from_detection(locked.to_detection()),
+                **base,
+            )
+        if state is TrackState.SEARCHING:
+            reason = f'searching for {self.phrase}'
+        elif state is TrackState.LOST:
+            reason = f'lost {self.phrase} (track {self.target_id}); searching again'
+        else:
+            reason = (
+                template.reason
+                if template is not None and template.status is ResultStatus.REJECTED
+                else f'no {self.phrase} in view'
+            )
+        return GroundingResult(status=ResultStatus.REJECTED, reason=reason, **base)

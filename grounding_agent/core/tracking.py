@@ -1,0 +1,325 @@
+"""Class-aware multi-object tracking of detections, built on `trackers.ByteTrackTracker`.
+
+The model answers a few times a second (or once every few seconds on a CPU) while the camera
+runs at 15-30 Hz. ByteTrack is therefore updated only with model results, stamped with the time
+of the frame the model saw, so its Kalman step covers the real gap; for the camera frames in
+between, boxes are extrapolated from the same filter's state (constant velocity, the mean of the
+Kalman predict) without touching the tracker. ByteTrack is not class-aware, so there is one
+tracker per phrase: a track of one phrase can never be taken over by another phrase's object.
+
+Our own metadata (phrase, score, appearance embedding, our stable id) rides along per track in a
+map keyed by ByteTrack's id, since `tracked_objects` carries none.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from pydantic import BaseModel, ConfigDict, Field
+
+from grounding_agent.core.types import Box, Detection
+
+__all__ = ['PhraseTracker', 'Track', 'TrackSet', 'TrackerConfig', 'cosine_similarity']
+
+
+class TrackerConfig(BaseModel):
+    """Settings of the tracker and of standing groundings.
+
+    `coast_s` is how long a track survives without a matching detection, coasting on its motion
+    model (state `occluded`); raising it rides out longer occlusions but lets a stale box linger
+    on the planner topic. After `lost_after_s` without a detection a standing grounding is
+    `lost`; re-identification can still give a returning object its old id for `reid_memory_s`.
+    """
+
+    model_config = ConfigDict(frozen=True, extra='forbid')
+
+    coast_s: float = Field(default=3.0, gt=0.0, le=60.0)
+    lost_after_s: float = Field(default=3.0, gt=0.0, le=60.0)
+    reid_memory_s: float = Field(default=30.0, ge=0.0, le=3600.0)
+    reid_threshold: float = Field(
+        default=0.85,
+        ge=0.0,
+        le=1.0,
+        description='min cosine similarity of appearance to re-identify',
+    )
+    min_iou: float = Field(
+        default=0.1,
+        ge=0.0,
+        le=1.0,
+        description='min IoU between prediction and detection to associate',
+    )
+    activation_threshold: float = Field(
+        default=0.3, ge=0.0, le=1.0, description='min score of a detection to start a track'
+    )
+    high_confidence: float = Field(
+        default=0.5, ge=0.0, le=1.0, description="ByteTrack's first-stage score threshold"
+    )
+    reference_rate_hz: float = Field(
+        default=30.0, gt=0.0, le=1000.0, description='frame rate ByteTrack tunes its filter for'
+    )
+    redetect_max_interval_s: float = Field(
+        default=1.0, gt=0.0, le=3600.0, description='ask the model at least this often'
+    )
+    redetect_min_interval_s: float = Field(
+        default=0.0, ge=0.0, le=3600.0, description='never ask the model more often'
+    )
+    confidence_half_life_s: float = Field(
+        default=0.5, gt=0.0, le=3600.0, description='track confidence halves without detections'
+    )
+    redetect_below_confidence: float = Field(default=0.5, ge=0.0, le=1.0)
+    scene_change_threshold: float = Field(
+        default=0.15, ge=0.0, le=1.0, description='mean image change that forces re-detection'
+    )
+    rejections_to_reject: int = Field(
+        default=1, ge=1, le=100, description='model rejections in a row before `rejected`'
+    )
+
+
+@dataclass
+class Track:
+    """One tracked object of one phrase, as the planner sees it."""
+
+    track_id: str
+    phrase: str
+    box: Box
+    score: float
+    last_seen_s: float
+    embedding: npt.NDArray[np.float32] | None = None
+    attributes: dict[str, float] = field(default_factory=dict)
+    point: tuple[float, float, float] | None = None
+    observed: bool = True  # matched to a detection in the latest model result
+
+    def to_detection(self) -> Detection:
+        return Detection(
+            box=self.box,
+            phrase=self.phrase,
+            score=self.score,
+            attributes=self.attributes,
+            embedding=self.embedding,
+            point=self.point,
+            track_id=self.track_id,
+        )
+
+
+def cosine_similarity(a: npt.NDArray[Any] | None, b: npt.NDArray[Any] | None) -> float:
+    """Cosine similarity of two appearance features; 0 when either is missing or empty."""
+    if a is None or b is None or a.size == 0 or a.shape != b.shape:
+        return 0.0
+    na = float(np.linalg.norm(a))
+    nb = float(np.linalg.norm(b))
+    if na == 0.0 or nb == 0.0:
+        return 0.0
+    return float(np.dot(a.ravel(), b.ravel()) / (na * nb))
+
+
+def _to_sv_detections(detections: Sequence[Detection]) -> Any:
+    import supervision as sv
+
+    if not detections:
+        return sv.Detections.empty()
+    xyxy = np.array([d.box.to_list() for d in detections], dtype=np.float32)
+    return sv.Detections(
+        xyxy=xyxy,
+        confidence=np.array([d.score for d in detections], dtype=np.float32),
+        data={'index': np.arange(len(detections))},
+    )
+
+
+class PhraseTracker:
+    """ByteTrack for the detections of one phrase, with our metadata and re-identification."""
+
+    def __init__(
+        self, phrase: str, config: TrackerConfig, id_source: itertools.count[int]
+    ) -> None:
+        from trackers import ByteTrackTracker
+
+        self.phrase = phrase
+        self.config = config
+        self._ids = id_source
+        rate = config.reference_rate_hz
+        self._tracker = ByteTrackTracker(
+            lost_track_buffer=max(1, round(config.coast_s * 30.0)),
+            frame_rate=rate,
+            track_activation_threshold=config.activation_threshold,
+            minimum_consecutive_frames=1,
+            minimum_iou_threshold=config.min_iou,
+            high_conf_det_threshold=config.high_confidence,
+        )
+        # ByteTrack's tracklet objects -> our stable id (keyed by id(), the object kept to guard
+        # against id reuse). Keying by tracklet rather than ByteTrack's id gives a new object its
+        # identity on its first sighting; ByteTrack only numbers a track on its second.
+        self._stable_of: dict[int, tuple[Any, str]] = {}
+        self._tracks: dict[str, Track] = {}
+        # our id -> (appearance, time last seen) of tracks ByteTrack has dropped
+        self._retired: dict[str, tuple[npt.NDArray[np.float32] | None, float]] = {}
+        self._last_update_s: float | None = None
+
+    @property
+    def tracks(self) -> list[Track]:
+        return list(self._tracks.values())
+
+    def update(self, detections: Sequence[Detection], timestamp_s: float) -> list[Track]:
+        """Feed one model result (the detections of this phrase in the frame at `timestamp_s`)."""
+        if self._last_update_s is not None and timestamp_s <= self._last_update_s:
+            return self.predict(timestamp_s)
+        self._last_update_s = timestamp_s
+        tracked = self._tracker.update(_to_sv_detections(detections), timestamp=timestamp_s)
+        confirmed = {t.tracker_id: t for t in self._tracker.tracks if t.tracker_id >= 0}
+        spawned = [
+            t for t in self._tracker.tracks if t.tracker_id < 0 and t.time_since_update == 0
+        ]
+        ids = [int(i) for i in tracked.tracker_id] if tracked.tracker_id is not None else []
+        seen: set[str] = set()
+        for index, bytetrack_id in zip(tracked.data.get('index', []), ids):
+            detection = detections[int(index)]
+            if bytetrack_id >= 0:
+                tracklet = confirmed.get(bytetrack_id)
+            else:
+                tracklet = _spawned_from(spawned, detection.box)
+            stable = self._stable_id(tracklet) if tracklet is not None else None
+            if stable is None:
+                stable = self._reidentify(detection, exclude=seen)
+                if stable is None and tracklet is None:
+                    continue  # a weak detection ByteTrack did not start a track for
+                stable = stable or self._new_id()
+                if tracklet is not None:
+                    self._stable_of[id(tracklet)] = (tracklet, stable)
+                self._retired.pop(stable, None)
+            seen.add(stable)
+            self._tracks[stable] = self._observed(stable, detection, timestamp_s)
+        self._expire(timestamp_s, seen)
+        return self.predict(timestamp_s)
+
+    def predict(self, timestamp_s: float) -> list[Track]:
+        """Boxes of every live track at `timestamp_s`, extrapolated from the Kalman state."""
+        if self._last_update_s is None:
+            return list(self._tracks.values())
+        step = max(0.0, timestamp_s - self._last_update_s) * self.config.reference_rate_hz
+        by_stable = {stable: tracklet for tracklet, stable in self._stable_of.values()}
+        out: list[Track] = []
+        for track in self._tracks.values():
+            tracklet = by_stable.get(track.track_id)
+            box = _extrapolate(tracklet, step) if tracklet is not None and step > 0 else None
+            out.append(replace(track, box=box) if box is not None else replace(track))
+        return out
+
+    def _stable_id(self, tracklet: Any) -> str | None:
+        entry = self._stable_of.get(id(tracklet))
+        return entry[1] if entry is not None and entry[0] is tracklet else None
+
+    def _observed(self, stable: str, detection: Detection, timestamp_s: float) -> Track:
+        previous = self._tracks.get(stable)
+        embedding = detection.embedding
+        if (
+            previous is not None
+            and previous.embedding is not None
+            and embedding is not None
+            and previous.embedding.shape == embedding.shape
+        ):
+            # slow appearance update so one bad frame does not overwrite the identity
+            embedding = (0.8 * previous.embedding + 0.2 * embedding).astype(np.float32)
+        return Track(
+            stable,
+            self.phrase,
+            detection.box,
+            detection.score,
+            timestamp_s,
+            embedding,
+            dict(detection.attributes),
+            detection.point,
+            True,
+        )
+
+    def _reidentify(self, detection: Detection, *, exclude: set[str]) -> str | None:
+        best, best_sim = None, self.config.reid_threshold
+        for stable, (embedding, _seen) in self._retired.items():
+            if stable in exclude:
+                continue
+            sim = cosine_similarity(detection.embedding, embedding)
+            if sim >= best_sim:
+                best, best_sim = stable, sim
+        return best
+
+    def _new_id(self) -> str:
+        return str(next(self._ids))
+
+    def _expire(self, now_s: float, seen: set[str]) -> None:
+        live = {id(t) for t in self._tracker.tracks}
+        self._stable_of = {k: v for k, v in self._stable_of.items() if k in live}
+        alive = {stable for _tracklet, stable in self._stable_of.values()}
+        for stable in list(self._tracks):
+            track = self._tracks[stable]
+            if stable not in seen:
+                track.observed = False
+            if stable not in alive and stable not in seen:
+                self._retired[stable] = (track.embedding, track.last_seen_s)
+                del self._tracks[stable]
+        memory = self.config.reid_memory_s
+        for stable in [s for s, (_e, seen_s) in self._retired.items() if now_s - seen_s > memory]:
+            del self._retired[stable]
+
+
+def _spawned_from(spawned: Sequence[Any], box: Box) -> Any:
+    """The tracklet ByteTrack just started from `box` (its filter state is that box)."""
+    target = np.array(box.to_list())
+    for tracklet in spawned:
+        if np.allclose(np.asarray(tracklet.get_state_bbox(), dtype=np.float64), target, atol=1e-3):
+            return tracklet
+    return None
+
+
+def _extrapolate(tracklet: Any, frame_step: float) -> Box | None:
+    """Constant-velocity extrapolation of a tracklet's box, read from its Kalman state."""
+    estimator = tracklet.state_estimator
+    state = np.asarray(estimator.kf.state, dtype=np.float64).ravel()
+    pos = state[estimator._POS_IDX]
+    vel = state[estimator._VEL_IDX]
+    if pos.shape != (4,) or vel.shape != (4,):
+        return None
+    x1, y1, x2, y2 = (pos + frame_step * vel).tolist()
+    if not all(np.isfinite([x1, y1, x2, y2])):
+        return None
+    return Box(min(x1, x2), min(y1, y2), max(x1, x2), max(y1, y2))
+
+
+class TrackSet:
+    """Class-aware tracking: one `PhraseTracker` per phrase, ids unique across phrases."""
+
+    def __init__(self, config: TrackerConfig | None = None) -> None:
+        self.config = config or TrackerConfig()
+        self._ids = itertools.count(1)
+        self._by_phrase: dict[str, PhraseTracker] = {}
+
+    def tracker(self, phrase: str) -> PhraseTracker:
+        if phrase not in self._by_phrase:
+            self._by_phrase[phrase] = PhraseTracker(phrase, self.config, self._ids)
+        return self._by_phrase[phrase]
+
+    def update(
+        self, detections: Sequence[Detection], timestamp_s: float, phrases: Sequence[str] = ()
+    ) -> list[Track]:
+        """Feed a model result; `phrases` lists phrases asked for but not found (coast them)."""
+        grouped: dict[str, list[Detection]] = {p: [] for p in phrases}
+        for detection in detections:
+            grouped.setdefault(detection.phrase, []).append(detection)
+        out: list[Track] = []
+        for phrase, group in grouped.items():
+            out.extend(self.tracker(phrase).update(group, timestamp_s))
+        for phrase, tracker in self._by_phrase.items():
+            if phrase not in grouped:
+                out.extend(tracker.predict(timestamp_s))
+        return out
+
+    def predict(self, timestamp_s: float) -> list[Track]:
+        out: list[Track] = []
+        for tracker in self._by_phrase.values():
+            out.extend(tracker.predict(timestamp_s))
+        return out
+
+    def reset(self) -> None:
+        self._by_phrase.clear()

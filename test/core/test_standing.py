@@ -1,0 +1,150 @@
+"""Standing groundings: states, locking, coasting, rejection and re-detection scheduling."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from grounding_agent.core.result import GroundingResult, ResultStatus, TargetModel, TrackState
+from grounding_agent.core.standing import StandingGrounding, scene_change, thumbnail
+from grounding_agent.core.tracking import TrackerConfig
+from grounding_agent.core.types import Box, Detection, ObjectRef, Query, QueryKind
+
+PHRASE = 'red cube'
+QUERY = Query(
+    kind=QueryKind.TRACK,
+    text='track the red cube',
+    target=ObjectRef(phrase=PHRASE, noun='cube', colour='red', shape='cube'),
+    action='track',
+)
+
+
+def _box(cx: float) -> Box:
+    return Box(cx - 20, 100, cx + 20, 140)
+
+
+def _detection(box: Box) -> Detection:
+    feature = np.zeros(8, dtype=np.float32)
+    feature[1] = 1.0
+    return Detection(box=box, phrase=PHRASE, score=0.9, embedding=feature)
+
+
+def _grounded(box: Box) -> GroundingResult:
+    return GroundingResult(
+        kind='track',
+        status=ResultStatus.GROUNDED,
+        reason='red cube (0.90)',
+        target=TargetModel(phrase=PHRASE, box=box.to_list(), score=0.9),
+    )
+
+
+def _rejected() -> GroundingResult:
+    return GroundingResult(kind='track', status=ResultStatus.REJECTED, reason='no red cube')
+
+
+def test_states_follow_the_object_through_occlusion_and_loss() -> None:
+    standing = StandingGrounding(QUERY, config=TrackerConfig(coast_s=1.0, lost_after_s=1.0))
+    assert standing.state is TrackState.SEARCHING
+    seen = []
+    for step in range(4):
+        t = step * 0.2
+        box = _box(100 + 10 * step)
+        update = standing.on_model_result(_grounded(box), [_detection(box)], t)
+        seen.append(update.result.track_state)
+    assert seen[-1] is TrackState.TRACKING
+    assert update.result.target is not None
+    track_id = update.result.target.track_id
+    assert track_id is not None
+    hidden = standing.on_model_result(_rejected(), [], 1.0)
+    assert hidden.result.track_state is TrackState.OCCLUDED
+    assert hidden.state_changed
+    assert hidden.result.target is not None  # coasting: still a predicted box
+    assert hidden.result.target.track_id == track_id
+    gone = standing.on_model_result(_rejected(), [], 2.5)
+    assert gone.result.track_state is TrackState.LOST
+    assert gone.result.target is None
+
+
+def test_a_returning_object_gets_its_old_identity_back() -> None:
+    standing = StandingGrounding(QUERY, config=TrackerConfig(coast_s=0.5, lost_after_s=0.5))
+    for step in range(3):
+        box = _box(100)
+        update = standing.on_model_result(_grounded(box), [_detection(box)], step * 0.2)
+    old_id = update.result.target.track_id
+    for step in range(3, 20):
+        standing.on_model_result(_rejected(), [], step * 0.2)
+    assert standing.state is TrackState.LOST
+    box = _box(300)
+    back = standing.on_model_result(_grounded(box), [_detection(box)], 4.0)
+    assert back.result.track_state is TrackState.TRACKING
+    assert back.result.target.track_id == old_id
+
+
+def test_never_seen_object_is_rejected_with_the_resolver_reason() -> None:
+    standing = StandingGrounding(QUERY, config=TrackerConfig(rejections_to_reject=2))
+    first = standing.on_model_result(_rejected(), [], 0.0)
+    assert first.result.track_state is TrackState.SEARCHING
+    second = standing.on_model_result(_rejected(), [], 0.5)
+    assert second.result.track_state is TrackState.REJECTED
+    assert second.state_changed
+    assert second.result.status is ResultStatus.REJECTED
+    assert 'no red cube' in second.result.reason
+
+
+def test_camera_frames_between_model_answers_get_predicted_boxes() -> None:
+    standing = StandingGrounding(QUERY)
+    for step in range(3):
+        box = _box(100 + 30 * step)
+        standing.on_model_result(_grounded(box), [_detection(box)], step * 0.5)
+    between = standing.on_camera_frame(1.25)
+    assert between.result.track_state is TrackState.TRACKING
+    assert between.result.target is not None
+    assert between.result.target.box[0] > 140  # moved on with the object's velocity
+    assert not between.state_changed
+
+
+def test_backend_error_does_not_change_the_track() -> None:
+    standing = StandingGrounding(QUERY)
+    box = _box(100)
+    standing.on_model_result(_grounded(box), [_detection(box)], 0.0)
+    standing.on_model_result(_grounded(box), [_detection(box)], 0.2)
+    error = GroundingResult(kind='track', status=ResultStatus.ERROR, reason='backend failed')
+    update = standing.on_model_result(error, [], 0.4)
+    assert update.result.status is ResultStatus.ERROR
+    assert standing.state is TrackState.TRACKING
+
+
+@pytest.mark.parametrize(
+    ('elapsed_s', 'image_changed', 'expected'),
+    [
+        (0.05, False, False),  # fresh answer, confident track, same scene
+        (1.5, False, True),  # past the maximum interval
+        (0.05, True, True),  # the scene changed a lot
+    ],
+)
+def test_redetection_schedule(elapsed_s: float, image_changed: bool, expected: bool) -> None:
+    config = TrackerConfig(redetect_max_interval_s=1.0, confidence_half_life_s=5.0)
+    standing = StandingGrounding(QUERY, config=config)
+    image = np.full((48, 64, 3), 90, dtype=np.uint8)
+    assert standing.needs_model(0.0, image)
+    box = _box(100)
+    standing.on_model_result(_grounded(box), [_detection(box)], 0.0, image)
+    later = np.full_like(image, 250) if image_changed else image
+    assert standing.needs_model(elapsed_s, later) is expected
+
+
+def test_decayed_confidence_triggers_redetection() -> None:
+    config = TrackerConfig(redetect_max_interval_s=10.0, confidence_half_life_s=0.1)
+    standing = StandingGrounding(QUERY, config=config)
+    box = _box(100)
+    standing.on_model_result(_grounded(box), [_detection(box)], 0.0)
+    standing.on_model_result(_grounded(box), [_detection(box)], 0.1)
+    assert standing.confidence(0.1) == pytest.approx(0.9)
+    assert standing.needs_model(0.5)
+
+
+def test_scene_change_of_identical_and_inverted_images() -> None:
+    image = np.zeros((40, 60, 3), dtype=np.uint8)
+    assert scene_change(thumbnail(image), thumbnail(image)) == 0.0
+    assert scene_change(thumbnail(image), thumbnail(255 - image)) == pytest.approx(1.0)
+    assert scene_change(None, thumbnail(image)) == 1.0
