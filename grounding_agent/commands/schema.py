@@ -7,8 +7,11 @@ import sys
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument('--check', action='store_true',
-                        help='exit 1 when the shipped schema file differs from the models')
+    parser.add_argument(
+        '--check',
+        action='store_true',
+        help='exit 1 when the shipped schema file differs from the models',
+    )
 
 
 def run(args: argparse.Namespace) -> int:

@@ -22,16 +22,21 @@ class ResolverConfig(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra='forbid')
 
-    detection_threshold: float = Field(default=0.1, ge=0.0, le=1.0,
-                                       description='drop detector boxes below this score')
-    attribute_threshold: float = Field(default=0.3, ge=0.0, le=1.0,
-                                       description='min agreement of colour / size / shape')
-    relation_threshold: float = Field(default=0.5, ge=0.0, le=1.0,
-                                      description='min graded score for a relation to hold')
-    accept_threshold: float = Field(default=0.25, ge=0.0, le=1.0,
-                                    description='min combined score of the chosen target')
-    ambiguity_margin: float = Field(default=0.05, ge=0.0, le=1.0,
-                                    description='best two closer than this -> ambiguous')
+    detection_threshold: float = Field(
+        default=0.1, ge=0.0, le=1.0, description='drop detector boxes below this score'
+    )
+    attribute_threshold: float = Field(
+        default=0.3, ge=0.0, le=1.0, description='min agreement of colour / size / shape'
+    )
+    relation_threshold: float = Field(
+        default=0.5, ge=0.0, le=1.0, description='min graded score for a relation to hold'
+    )
+    accept_threshold: float = Field(
+        default=0.25, ge=0.0, le=1.0, description='min combined score of the chosen target'
+    )
+    ambiguity_margin: float = Field(
+        default=0.05, ge=0.0, le=1.0, description='best two closer than this -> ambiguous'
+    )
     verify: bool = Field(default=True, description='confirm the winner when the backend can')
     verify_threshold: float = Field(default=0.5, ge=0.0, le=1.0)
     max_command_chars: int = Field(default=500, ge=16, le=100_000)
