@@ -16,9 +16,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.report import machine_line, update_section  # noqa: E402
-from grounding_agent.core.tracking import TrackerConfig, TrackSet  # noqa: E402
-from grounding_agent.core.types import Box, Detection  # noqa: E402
+from bench.report import machine_line, update_section
+from grounding_agent.core.tracking import TrackerConfig, TrackSet
+from grounding_agent.core.types import Box, Detection
 
 
 def _scene(n_objects: int, n_frames: int, seed: int) -> list[list[Detection]]:
