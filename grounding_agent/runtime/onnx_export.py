@@ -28,11 +28,14 @@ __all__ = [
     'OWL_OUTPUT_NAMES',
     'SIDECAR_FORMAT',
     'EncoderSpec',
+    'compare_with_torch',
     'export_owl_image_encoder',
     'file_sha256',
     'owl_output_names',
     'owl_output_shapes',
     'read_sidecar',
+    'require_file',
+    'resolve_hf_model',
     'sidecar_path',
     'write_sidecar',
 ]
@@ -257,6 +260,7 @@ def export_owl_image_encoder(
             output_names=list(shapes),
             opset_version=opset,
             dynamo=True,
+            verbose=False,
             external_data=weight_bytes > _SINGLE_FILE_LIMIT,
         )
     except Exception as exc:  # the exporter raises many types; the user needs one message
@@ -273,6 +277,46 @@ def export_owl_image_encoder(
     )
     write_sidecar(path, spec)
     return spec
+
+
+def compare_with_torch(
+    onnx_path: str | os.PathLike[str], *, offline: bool = True, seed: int = 0
+) -> dict[str, float]:
+    """Largest absolute difference per output between ONNX Runtime and torch on one input.
+
+    The input is seeded noise in the normalised pixel range; the torch side is the Hugging Face
+    model named by the sidecar, on the CPU in float32.
+    """
+    import numpy as np
+    import torch
+
+    from grounding_agent.backends.base import BackendConfig
+    from grounding_agent.backends.owl import OwlImageEncoder, load_owl_model
+    from grounding_agent.runtime.onnx_runtime import OnnxImageEncoder
+
+    path = require_file(onnx_path, 'ONNX model')
+    spec = read_sidecar(path)
+    if spec is None:
+        raise ConfigError(f'{path} has no sidecar JSON; cannot tell which model it came from')
+    hf_model = resolve_hf_model(path, spec.hf_model)
+    config = BackendConfig(
+        name=spec.family, model=hf_model, device='cpu', dtype='float32', offline=offline
+    )
+    encoder = OwlImageEncoder(
+        load_owl_model(config), family=spec.family, image_size=spec.image_size
+    )
+    pixels = np.random.default_rng(seed).standard_normal(spec.input_shape).astype(np.float32)
+    with torch.inference_mode():
+        expected = encoder.eval()(torch.from_numpy(pixels))
+    session = OnnxImageEncoder(path, device='cpu', output_names=spec.output_names)
+    try:
+        actual = session.run(pixels)
+    finally:
+        session.close()
+    return {
+        name: float(np.max(np.abs(actual[name] - value.numpy())))
+        for name, value in zip(spec.output_names, expected, strict=True)
+    }
 
 
 def require_file(path: str | os.PathLike[str], what: str) -> Path:
