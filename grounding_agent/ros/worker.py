@@ -1,0 +1,553 @@
+"""The node's inference thread: commands and the standing query against the cameras' newest frames.
+
+Image callbacks only put frames into per-camera `FrameSlot`s; this worker, in a thread of its
+own, takes them at the model's pace, so the ROS executor never waits for a model. Nothing here
+imports rclpy: the node hands in a `publish` callable and a settings provider, and tests drive
+`step()` directly with a manual clock.
+
+Commands are answered on the newest frame of their camera when it is at most
+`command_frame_max_age_s` old (or arrived after the command); otherwise on the next frame to
+arrive, or with an `error` result after `command_timeout_s`. Every accepted command gets exactly
+one result, including when the worker stops (`stop()` returns the unanswered ones).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from grounding_agent.core.errors import CommandError
+from grounding_agent.core.frame_slot import FrameSlot
+from grounding_agent.core.result import GroundingResult, ResultStatus, StampModel, error_result
+from grounding_agent.core.stamp_matching import CameraSync
+from grounding_agent.core.types import Frame, Query, Stamp
+
+__all__ = [
+    'STANDING_REQUEST_ID',
+    'AgentLike',
+    'CameraFeed',
+    'CapturedImage',
+    'CommandRequest',
+    'InferenceWorker',
+    'StandingQuery',
+    'WorkerSettings',
+    'command_request',
+]
+
+_log = logging.getLogger(__name__)
+
+#: request_id of the results of the standing query (commands echo their own, or '').
+STANDING_REQUEST_ID = 'standing'
+_IDLE_WAIT_S = 0.5
+_COMMAND_POLL_S = 0.1
+
+
+class AgentLike(Protocol):
+    """What the worker needs of `grounding_agent.core.agent.GroundingAgent`."""
+
+    @property
+    def backend_name(self) -> str: ...
+
+    def handle_command(
+        self, command: str | bytes, frame: Frame | None, *, request_id: str = '', camera: str = ''
+    ) -> GroundingResult: ...
+
+    def resolve_query(
+        self, query: Query, frame: Frame, *, request_id: str = ''
+    ) -> GroundingResult: ...
+
+
+@dataclass(frozen=True, slots=True)
+class CapturedImage:
+    """A converted colour image as it sits in a camera slot, with its arrival time."""
+
+    image: npt.NDArray[np.uint8]
+    stamp: Stamp
+    frame_id: str
+    received_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class CommandRequest:
+    """One operator command waiting for a frame of `camera`."""
+
+    text: str
+    camera: str
+    request_id: str = ''
+    received_s: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerSettings:
+    """The runtime-changeable values the worker reads on every step."""
+
+    standing_query: str = ''
+    standing_camera: str = ''
+    max_rate_hz: float = 0.0
+    command_timeout_s: float = 5.0
+    command_frame_max_age_s: float = 0.5
+    depth_sync_tolerance_s: float = 0.05
+
+
+class CameraFeed:
+    """One camera as the worker sees it: the newest colour image, depth and intrinsics buffers."""
+
+    def __init__(
+        self, name: str, *, wakeup: threading.Event, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.name = name
+        self.slot: FrameSlot[CapturedImage] = FrameSlot(wakeup=wakeup, clock=clock)
+        self.sync = CameraSync()
+        self._wakeup = wakeup
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._refusal: tuple[float, str] | None = None
+        self._refused = 0
+
+    def refuse(self, reason: str) -> None:
+        """Record that an image of this camera could not be used (commands waiting learn why)."""
+        with self._lock:
+            self._refusal = (self._clock(), reason)
+            self._refused += 1
+        self._wakeup.set()
+
+    def refusal_since(self, since_s: float) -> str | None:
+        """The reason the last image was refused, if that happened at or after `since_s`."""
+        with self._lock:
+            if self._refusal is None or self._refusal[0] < since_s:
+                return None
+            return self._refusal[1]
+
+    @property
+    def refused(self) -> int:
+        with self._lock:
+            return self._refused
+
+    def frame(self, captured: CapturedImage, *, tolerance_s: float) -> Frame:
+        return self.sync.assemble(
+            captured.image,
+            stamp=captured.stamp,
+            frame_id=captured.frame_id,
+            camera=self.name,
+            tolerance_s=tolerance_s,
+        )
+
+
+_COMMAND_KEYS = frozenset({'text', 'request_id', 'camera'})
+
+
+def command_request(
+    message: str,
+    *,
+    cameras: Sequence[str],
+    default_camera: str,
+    received_s: float,
+    max_chars: int,
+) -> CommandRequest | GroundingResult:
+    """A `~/command` message as a request, or the `error` result that answers it at once.
+
+    Plain text is the command itself; a message starting with `{` must be a JSON object
+    `{"text": ..., "request_id": ..., "camera": ...}` (only `text` required). rclpy decodes
+    invalid UTF-8 on the wire to U+FFFD, which is how non-UTF-8 commands are recognised.
+    """
+    text, request_id, camera = message, '', default_camera
+    if message.lstrip().startswith('{'):
+        try:
+            document = json.loads(message)
+        except ValueError as exc:
+            return error_result(f'command is not valid JSON: {exc}', command=message[:200])
+        if not isinstance(document, dict):
+            return error_result('a JSON command must be an object', command=message[:200])
+        unknown = sorted(set(document) - _COMMAND_KEYS)
+        raw_id = document.get('request_id', '')
+        request_id = str(raw_id) if isinstance(raw_id, (str, int)) else ''
+        if unknown:
+            return error_result(
+                f'unknown keys in JSON command: {unknown}; allowed: {sorted(_COMMAND_KEYS)}',
+                request_id=request_id,
+                command=message[:200],
+            )
+        if not isinstance(raw_id, (str, int)) or isinstance(raw_id, bool):
+            return error_result('request_id must be a string or an integer', command=message[:200])
+        text = document.get('text')
+        if not isinstance(text, str):
+            return error_result(
+                'a JSON command needs "text" (a string)',
+                request_id=request_id,
+                command=message[:200],
+            )
+        camera = document.get('camera') or default_camera
+        if not isinstance(camera, str):
+            return error_result('camera must be a string', request_id=request_id, command=text)
+    if '\ufffd' in text:
+        return error_result(
+            'command is not valid UTF-8 text', request_id=request_id, command=text[:200]
+        )
+    if not text.strip():
+        return error_result('empty command', request_id=request_id, command=text)
+    if len(text) > max_chars:
+        return error_result(
+            f'command of {len(text)} characters is longer than resolver.max_command_chars='
+            f'{max_chars}',
+            request_id=request_id,
+            command=text[:200],
+        )
+    if camera not in cameras:
+        return error_result(
+            f'unknown camera {camera!r}; cameras: {list(cameras)}',
+            request_id=request_id,
+            command=text,
+            camera=camera,
+        )
+    return CommandRequest(text=text, camera=camera, request_id=request_id, received_s=received_s)
+
+
+class StandingQuery:
+    """The `query` parameter: grounded again on every processed frame of its camera.
+
+    This is the one place the standing-query behaviour lives, so a tracking implementation can
+    replace it (same constructor, same `on_frame`). This version asks the model on every frame
+    it is given and passes the agent's answer through, track state included when the agent sets
+    one.
+    """
+
+    def __init__(self, text: str, query: Query, *, camera: str) -> None:
+        self.text = text
+        self.query = query
+        self.camera = camera
+
+    @classmethod
+    def parse(
+        cls, text: str, *, camera: str, parser: Callable[[str], Query] | None = None
+    ) -> StandingQuery:
+        """Parse `text` (with the command parser by default); raises CommandError."""
+        if parser is None:
+            from grounding_agent.core.parser import parse_command
+
+            parser = parse_command
+        return cls(text, parser(text), camera=camera)
+
+    def on_frame(self, agent: AgentLike, frame: Frame) -> GroundingResult:
+        return agent.resolve_query(self.query, frame, request_id=STANDING_REQUEST_ID)
+
+
+@dataclass
+class _Counters:
+    commands: int = 0
+    answered: int = 0
+    busy: int = 0
+    timed_out: int = 0
+    standing: int = 0
+    errors: int = 0
+    backend_failures: int = 0
+    last_latency_ms: float = 0.0
+    last_error: str = ''
+
+
+class InferenceWorker:
+    """Runs the model on commands and the standing query, one inference at a time."""
+
+    def __init__(
+        self,
+        *,
+        agent: AgentLike,
+        cameras: Mapping[str, CameraFeed],
+        publish: Callable[[GroundingResult, Frame | None], None],
+        settings: Callable[[], WorkerSettings],
+        wakeup: threading.Event,
+        queue_size: int = 16,
+        clock: Callable[[], float] = time.monotonic,
+        on_error: Callable[[str], None] | None = None,
+        parser: Callable[[str], Query] | None = None,
+    ) -> None:
+        self._agent = agent
+        self._parser = parser
+        self._cameras = dict(cameras)
+        self._publish = publish
+        self._settings = settings
+        self._wakeup = wakeup
+        self._queue_size = queue_size
+        self._clock = clock
+        self._on_error = on_error or _log.error
+        self._lock = threading.Lock()
+        self._commands: deque[CommandRequest] = deque()
+        self._standing: StandingQuery | None = None
+        self._standing_key: tuple[str, str] | None = None
+        self._next_standing_s = -math.inf
+        self._counters = _Counters()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # -- control ------------------------------------------------------------------------------
+
+    @property
+    def agent(self) -> AgentLike:
+        return self._agent
+
+    def set_agent(self, agent: AgentLike) -> None:
+        """Use `agent` from the next inference on (a reference swap: atomic)."""
+        self._agent = agent
+
+    def start(self) -> None:
+        if self._thread is not None:
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name='grounding-inference', daemon=True)
+        self._thread.start()
+
+    def stop(self, *, timeout_s: float = 30.0) -> list[CommandRequest]:
+        """Stop the thread (after the inference under way) and return unanswered commands."""
+        self._stop.set()
+        self._wakeup.set()
+        if self._thread is not None:
+            self._thread.join(timeout_s)
+            self._thread = None
+        with self._lock:
+            pending = list(self._commands)
+            self._commands.clear()
+        return pending
+
+    def submit(self, request: CommandRequest) -> bool:
+        """Queue a command; False (nothing queued) when the queue is full."""
+        with self._lock:
+            self._counters.commands += 1
+            if len(self._commands) >= self._queue_size:
+                self._counters.busy += 1
+                return False
+            self._commands.append(request)
+        self._wakeup.set()
+        return True
+
+    def counters(self) -> dict[str, Any]:
+        with self._lock:
+            values = dict(vars(self._counters))
+            values['queued'] = len(self._commands)
+            return values
+
+    # -- the loop -----------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            # Cleared before the step, so a frame or command arriving during it re-arms the wait.
+            self._wakeup.clear()
+            try:
+                delay = self.step()
+            except Exception as exc:  # the thread must outlive any bug in one step
+                self._note_error(f'inference step failed: {exc!r}')
+                delay = _COMMAND_POLL_S
+            if delay > 0 and not self._stop.is_set():
+                self._wakeup.wait(delay)
+
+    def step(self) -> float:
+        """Do at most one inference; return how long nothing more can be done (0 = call again)."""
+        settings = self._settings()
+        now = self._clock()
+        self._expire_commands(settings, now)
+        request, captured = self._next_ready_command(settings, now)
+        if request is not None:
+            if isinstance(captured, CapturedImage):
+                self._answer_command(request, captured, settings)
+            else:
+                reason = (
+                    f'unknown camera {request.camera!r}; cameras: {sorted(self._cameras)}'
+                    if captured is None
+                    else f'the image from camera {request.camera!r} was refused: {captured}'
+                )
+                self._emit(
+                    error_result(
+                        reason,
+                        request_id=request.request_id,
+                        command=request.text,
+                        camera=request.camera,
+                    ),
+                    None,
+                    None,
+                )
+            return 0.0
+        standing_wait = self._step_standing(settings, now)
+        if standing_wait == 0.0:
+            return 0.0
+        with self._lock:
+            waiting = bool(self._commands)
+        return min(standing_wait, _COMMAND_POLL_S if waiting else _IDLE_WAIT_S)
+
+    # -- commands -----------------------------------------------------------------------------
+
+    def _expire_commands(self, settings: WorkerSettings, now: float) -> None:
+        expired: list[CommandRequest] = []
+        with self._lock:
+            for request in list(self._commands):
+                if now - request.received_s > settings.command_timeout_s:
+                    self._commands.remove(request)
+                    expired.append(request)
+            self._counters.timed_out += len(expired)
+        for request in expired:
+            self._emit(
+                error_result(
+                    f'no image from camera {request.camera!r} within '
+                    f'{settings.command_timeout_s:g} s; is the camera publishing?',
+                    request_id=request.request_id,
+                    command=request.text,
+                    camera=request.camera,
+                ),
+                None,
+                None,
+            )
+
+    def _next_ready_command(
+        self, settings: WorkerSettings, now: float
+    ) -> tuple[CommandRequest | None, CapturedImage | str | None]:
+        with self._lock:
+            for request in self._commands:
+                feed = self._cameras.get(request.camera)
+                if feed is None:
+                    self._commands.remove(request)
+                    return request, None
+                captured = feed.slot.latest(max_age_s=math.inf)
+                if captured is not None and (
+                    captured.received_s >= request.received_s
+                    or now - captured.received_s <= settings.command_frame_max_age_s
+                ):
+                    self._commands.remove(request)
+                    return request, captured
+                refusal = feed.refusal_since(request.received_s)
+                if refusal is not None:
+                    # The next image of this camera was unusable: say why now rather than time out.
+                    self._commands.remove(request)
+                    return request, refusal
+        return None, None
+
+    def _answer_command(
+        self, request: CommandRequest, captured: CapturedImage, settings: WorkerSettings
+    ) -> None:
+        feed = self._cameras[request.camera]
+        frame = feed.frame(captured, tolerance_s=settings.depth_sync_tolerance_s)
+        try:
+            result = self._agent.handle_command(
+                request.text, frame, request_id=request.request_id, camera=request.camera
+            )
+        except Exception as exc:  # the agent promises not to raise; a bug must not lose the answer
+            result = self._failure(exc, request.text, request.request_id, request.camera)
+        with self._lock:
+            self._counters.answered += 1
+        self._emit(result, frame, captured)
+
+    # -- the standing query -------------------------------------------------------------------
+
+    def _standing_for(self, settings: WorkerSettings) -> StandingQuery | None:
+        key = (settings.standing_query, settings.standing_camera)
+        if key == self._standing_key:
+            return self._standing
+        self._standing_key = key
+        self._standing = None
+        self._next_standing_s = -math.inf
+        if not settings.standing_query:
+            return None
+        try:
+            self._standing = StandingQuery.parse(
+                settings.standing_query, camera=settings.standing_camera, parser=self._parser
+            )
+        except CommandError as exc:
+            # Reported once per value: the parameter callback refuses such values, so this is a
+            # bad value from the start-up file.
+            self._emit(
+                error_result(
+                    f'standing query not understood: {exc}',
+                    request_id=STANDING_REQUEST_ID,
+                    command=settings.standing_query,
+                    camera=settings.standing_camera,
+                ),
+                None,
+                None,
+            )
+        return self._standing
+
+    def _step_standing(self, settings: WorkerSettings, now: float) -> float:
+        standing = self._standing_for(settings)
+        if standing is None:
+            return _IDLE_WAIT_S
+        feed = self._cameras.get(standing.camera)
+        if feed is None:
+            return _IDLE_WAIT_S
+        if now < self._next_standing_s:
+            return self._next_standing_s - now
+        captured = feed.slot.take()
+        if captured is None:
+            return _IDLE_WAIT_S
+        if settings.max_rate_hz > 0:
+            self._next_standing_s = now + 1.0 / settings.max_rate_hz
+        frame = feed.frame(captured, tolerance_s=settings.depth_sync_tolerance_s)
+        try:
+            result = standing.on_frame(self._agent, frame)
+        except Exception as exc:
+            result = self._failure(exc, standing.text, STANDING_REQUEST_ID, standing.camera)
+        with self._lock:
+            self._counters.standing += 1
+        self._emit(result, frame, captured)
+        return 0.0
+
+    # -- results ------------------------------------------------------------------------------
+
+    def _failure(
+        self, exc: Exception, command: str, request_id: str, camera: str
+    ) -> GroundingResult:
+        with self._lock:
+            self._counters.backend_failures += 1
+        return error_result(
+            f'backend failed: {type(exc).__name__}: {exc}',
+            request_id=request_id,
+            command=command,
+            camera=camera,
+            backend=self._backend_name(),
+        )
+
+    def _backend_name(self) -> str:
+        try:
+            return str(self._agent.backend_name)
+        except Exception:
+            return ''
+
+    def _emit(
+        self, result: GroundingResult, frame: Frame | None, captured: CapturedImage | None
+    ) -> None:
+        """Fill what the agent left empty (stamp, frame, camera, latency) and publish."""
+        update: dict[str, Any] = {}
+        if frame is not None:
+            if result.stamp is None:
+                update['stamp'] = StampModel.from_stamp(frame.stamp)
+            if not result.frame_id:
+                update['frame_id'] = frame.frame_id
+            if not result.camera:
+                update['camera'] = frame.camera
+        if not result.backend:
+            update['backend'] = self._backend_name()
+        if captured is not None:
+            since_frame = (self._clock() - captured.received_s) * 1000.0
+            update['latency_ms'] = {**result.latency_ms, 'since_frame': round(since_frame, 3)}
+            with self._lock:
+                self._counters.last_latency_ms = since_frame
+        if update:
+            result = result.model_copy(update=update)
+        if result.status is ResultStatus.ERROR:
+            self._note_error(result.reason, log=False)
+        try:
+            self._publish(result, frame)
+        except Exception as exc:
+            self._note_error(f'publishing a result failed: {exc!r}')
+
+    def _note_error(self, message: str, *, log: bool = True) -> None:
+        with self._lock:
+            self._counters.errors += 1
+            self._counters.last_error = message
+        if log:
+            self._on_error(message)
