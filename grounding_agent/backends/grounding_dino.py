@@ -26,13 +26,16 @@ if TYPE_CHECKING:
     import torch
 
 __all__ = [
+    'DEFAULT_MODEL',
     'GroundingDinoBackend',
     'PromptChunk',
     'format_phrase',
     'phrase_for_label',
 ]
 
-# Phrase sets whose tokenised prompts are kept; a standing query re-uses its prompt every frame.
+#: Used when `BackendConfig.model` is empty: the smallest released Grounding DINO.
+DEFAULT_MODEL = 'IDEA-Research/grounding-dino-tiny'
+# Phrase sets whose tokenised prompts are kept; a standing query reuses its prompt every frame.
 _PROMPT_CACHE_SIZE = 32
 # Tokens the label decoder may leave in a text label; they name no phrase.
 _SPECIAL_WORDS = re.compile(r'\[(?:CLS|SEP|PAD|UNK|MASK)\]')
@@ -107,6 +110,8 @@ class GroundingDinoBackend(Backend):
     supports_expression = False
 
     def __init__(self, config: BackendConfig) -> None:
+        if not config.model.strip():
+            config = config.model_copy(update={'model': DEFAULT_MODEL})
         super().__init__(config)
         from transformers import AutoModelForZeroShotObjectDetection, AutoProcessor
 

@@ -41,11 +41,19 @@ from grounding_agent.backends.vlm_parsing import (
 from grounding_agent.core.errors import BackendError, ConfigError, GroundingError, ModelLoadError
 from grounding_agent.core.types import Box, Detection
 
-__all__ = ['DEFAULT_MAX_NEW_TOKENS', 'ModelFamily', 'QwenVlBackend', 'model_family']
+__all__ = [
+    'DEFAULT_MAX_NEW_TOKENS',
+    'DEFAULT_MODEL',
+    'ModelFamily',
+    'QwenVlBackend',
+    'model_family',
+]
 
 _LOG = logging.getLogger(__name__)
 
 DEFAULT_MAX_NEW_TOKENS = 128
+#: Used when `BackendConfig.model` is empty: small enough for any Jetson Orin in bfloat16.
+DEFAULT_MODEL = 'Qwen/Qwen3-VL-2B-Instruct'
 # Spellings of the answer the first generated token may take; only single-token ones are used.
 _YES_SPELLINGS = ('Yes', 'yes', ' Yes', ' yes', 'YES')
 _NO_SPELLINGS = ('No', 'no', ' No', ' no', 'NO')
@@ -121,6 +129,8 @@ class QwenVlBackend(Backend):
     supports_expression = True
 
     def __init__(self, config: BackendConfig) -> None:
+        if not config.model.strip():
+            config = config.model_copy(update={'model': DEFAULT_MODEL})
         super().__init__(config)
         from transformers import AutoConfig, AutoTokenizer
         from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import (

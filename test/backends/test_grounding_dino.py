@@ -12,6 +12,7 @@ from tiny_models_vlm import build_tiny_grounding_dino
 
 from grounding_agent.backends.base import BackendConfig, create_backend
 from grounding_agent.backends.grounding_dino import (
+    DEFAULT_MODEL,
     GroundingDinoBackend,
     format_phrase,
     phrase_for_label,
@@ -235,3 +236,14 @@ def test_no_phrases_means_no_detections(
 def test_missing_model_directory_is_a_model_load_error(tmp_path: Path) -> None:
     with pytest.raises(ModelLoadError, match='does not exist'):
         create_backend(BackendConfig(name='grounding_dino', model=str(tmp_path / 'nowhere')))
+
+
+def test_empty_model_means_the_default_model() -> None:
+    # Offline and (normally) not in the cache: the error names the default id it tried.
+    try:
+        loaded = create_backend(BackendConfig(name='grounding_dino', offline=True))
+    except ModelLoadError as error:
+        message = str(error)
+    else:
+        message = loaded.config.model
+    assert DEFAULT_MODEL in message

@@ -20,6 +20,7 @@ from tiny_models_vlm import build_tiny_qwen2_5_vl, build_tiny_qwen3_vl
 
 from grounding_agent.backends.base import BackendConfig, create_backend
 from grounding_agent.backends.qwen_vl import (
+    DEFAULT_MODEL,
     QwenVlBackend,
     _mean_token_probability,
     model_family,
@@ -337,3 +338,14 @@ def test_tokenizer_that_does_not_match_the_weights_is_refused(
 def test_missing_model_directory_is_a_model_load_error(tmp_path: Path) -> None:
     with pytest.raises(ModelLoadError, match='does not exist'):
         create_backend(BackendConfig(name='qwen_vl', model=str(tmp_path / 'nowhere')))
+
+
+def test_empty_model_means_the_default_model() -> None:
+    # Offline and (normally) not in the cache: the error names the default id it tried.
+    try:
+        loaded = create_backend(BackendConfig(name='qwen_vl', offline=True))
+    except ModelLoadError as error:
+        message = str(error)
+    else:
+        message = loaded.config.model
+    assert DEFAULT_MODEL in message
