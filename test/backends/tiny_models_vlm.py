@@ -148,6 +148,19 @@ def _qwen_text_config(ids: dict[str, int], **extra: object) -> dict[str, object]
     }
 
 
+def _qwen_vision_config(**extra: object) -> dict[str, object]:
+    return {
+        'depth': 2,
+        'hidden_size': 32,
+        'intermediate_size': 37,
+        'num_heads': 4,
+        'spatial_merge_size': 2,
+        'temporal_patch_size': 2,
+        'out_hidden_size': 32,
+        **extra,
+    }
+
+
 def _qwen_token_ids(ids: dict[str, int]) -> dict[str, int]:
     return {
         'image_token_id': ids['<|image_pad|>'],
@@ -189,18 +202,9 @@ def build_tiny_qwen2_5_vl(directory: Path, *, seed: int = 0) -> Path:
                 'mrope_section': [2, 1, 1],
             },
         ),
-        vision_config={
-            'depth': 2,
-            'hidden_size': 32,
-            'intermediate_size': 37,
-            'num_heads': 4,
-            'patch_size': 14,
-            'spatial_merge_size': 2,
-            'temporal_patch_size': 2,
-            'out_hidden_size': 32,
-            'window_size': 28,
-            'fullatt_block_indexes': [1],
-        },
+        vision_config=_qwen_vision_config(
+            patch_size=14, window_size=28, fullatt_block_indexes=[1]
+        ),
         **_qwen_token_ids(ids),
     )
     Qwen2_5_VLForConditionalGeneration(config).eval().save_pretrained(directory)
@@ -227,18 +231,9 @@ def build_tiny_qwen3_vl(directory: Path, *, seed: int = 0) -> Path:
                 'mrope_interleaved': True,
             },
         ),
-        vision_config={
-            'depth': 2,
-            'hidden_size': 32,
-            'intermediate_size': 37,
-            'num_heads': 4,
-            'patch_size': 16,
-            'spatial_merge_size': 2,
-            'temporal_patch_size': 2,
-            'out_hidden_size': 32,
-            'num_position_embeddings': 16,
-            'deepstack_visual_indexes': [0, 1],
-        },
+        vision_config=_qwen_vision_config(
+            patch_size=16, num_position_embeddings=16, deepstack_visual_indexes=[0, 1]
+        ),
         **_qwen_token_ids(ids),
     )
     Qwen3VLForConditionalGeneration(config).eval().save_pretrained(directory)
