@@ -1,0 +1,32 @@
+"""`grounding-agent node`: run the ROS 2 grounding node from the venv, without `ros2 run`.
+
+Everything after the sub-command is handed to rclpy, so the usual ROS arguments work:
+`grounding-agent node --ros-args --params-file config/grounding_agent.yaml -p query:='track the
+red cube' -r __ns:=/robot`.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    # An option rather than a positional: argparse would take `--ros-args` for an unknown option.
+    parser.add_argument(
+        '--ros-args',
+        dest='ros_args',
+        nargs=argparse.REMAINDER,
+        default=None,
+        metavar='ARG',
+        help='ROS arguments (parameters, remappings, log level), as for ros2 run',
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from grounding_agent.ros.grounding_node import main
+
+    # rclpy reads argv[0] as the program name, like a console script's sys.argv.
+    argv = ['grounding_node']
+    if args.ros_args is not None:
+        argv += ['--ros-args', *args.ros_args]
+    return main(argv)

@@ -1,0 +1,415 @@
+"""grounding_node on real DDS (loopback): commands in, planner JSON out, and everything around it.
+
+A test peer publishes images and commands; the node runs with the `test_scripted` backend (a
+test double, see conftest.py) where the point is the node's plumbing, and with `color_shape` on
+a generated image end to end. Every wait is bounded; nothing asserts on timing.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import Any
+
+import numpy as np
+import pytest
+
+from grounding_agent.core.result import GroundingResult, ResultStatus
+from grounding_agent.core.types import Box, Stamp
+
+pytest.importorskip('rclpy')
+
+from ros_harness import Peer, RosHarness, ScriptedTestBackend, scene_image, wait_for
+
+pytestmark = pytest.mark.ros
+
+RED_BOX = Box(40, 80, 100, 140)
+
+
+def script_red_cube() -> None:
+    """Script the test backend to find the target phrase of 'find the red cube' at RED_BOX."""
+    from grounding_agent.core.parser import parse_command
+
+    phrase = parse_command('find the red cube').target.phrase
+    ScriptedTestBackend.script = {phrase: [(RED_BOX, 0.9)]}
+
+
+def command(text: str, request_id: str, camera: str = '') -> str:
+    import json
+
+    document: dict[str, Any] = {'text': text, 'request_id': request_id}
+    if camera:
+        document['camera'] = camera
+    return json.dumps(document)
+
+
+def by_id(results: list[GroundingResult]) -> dict[str, GroundingResult]:
+    return {result.request_id: result for result in results}
+
+
+def started(
+    ros: RosHarness, cameras: tuple[str, ...] = ('front',), **parameters: Any
+) -> tuple[Any, Peer]:
+    node = ros.grounding_node(cameras, **parameters)
+    peer = ros.peer(cameras)
+    for camera in cameras:
+        peer.wait_connected(camera)
+    return node, peer
+
+
+def test_command_gets_box_status_request_id_and_the_image_stamp(ros: RosHarness) -> None:
+    script_red_cube()
+    node, peer = started(ros)
+    assert node.lifecycle_state == 'active'
+    peer.send_image(scene_image(), stamp=Stamp(sec=1700000000, nanosec=25), frame_id='cam_opt')
+    peer.send_command(command('find the red cube', 'r-1'))
+    (result,) = peer.wait_results(1)
+    assert (result.request_id, result.status) == ('r-1', ResultStatus.GROUNDED)
+    assert result.target is not None
+    assert result.target.box == RED_BOX.to_list()
+    assert (result.stamp.sec, result.stamp.nanosec) == (1700000000, 25)
+    assert (result.frame_id, result.camera) == ('cam_opt', 'front')
+    assert result.backend == 'test_scripted'
+    assert result.target.point is None  # no depth was sent
+
+
+def test_two_cameras_each_answer_from_their_own_frames(ros: RosHarness) -> None:
+    script_red_cube()
+    _, peer = started(ros, ('front', 'wrist'))
+    peer.send_image(scene_image(), camera='front', stamp=Stamp(sec=10))
+    peer.send_image(scene_image(), camera='wrist', stamp=Stamp(sec=20))
+    peer.send_command(command('find the red cube', 'f', camera='front'))
+    peer.send_command(command('find the red cube', 'w', camera='wrist'))
+    peer.send_command(command('find the red cube', 'default'))  # query_camera '' -> first
+    results = by_id(peer.wait_results(3))
+    assert (results['f'].camera, results['f'].stamp.sec) == ('front', 10)
+    assert (results['w'].camera, results['w'].stamp.sec) == ('wrist', 20)
+    assert results['default'].camera == 'front'
+
+
+def test_compressed_images_are_decoded(ros: RosHarness) -> None:
+    script_red_cube()
+    _, peer = started(ros)
+    peer.send_compressed(scene_image(), stamp=Stamp(sec=33), image_format='png')
+    peer.send_command(command('find the red cube', 'png'))
+    (result,) = peer.wait_results(1)
+    assert (result.status, result.stamp.sec) == (ResultStatus.GROUNDED, 33)
+
+
+def test_depth_and_camera_info_give_a_3d_point_and_markers(ros: RosHarness) -> None:
+    from sensor_msgs.msg import CameraInfo
+    from visualization_msgs.msg import Marker, MarkerArray
+
+    from grounding_agent.ros.image_conversion import header_with, image_msg_from_array
+
+    script_red_cube()
+    node, peer = started(ros)
+    markers: list[MarkerArray] = []
+    peer.node.create_subscription(
+        MarkerArray, f'{ros.prefix}/grounding_node/markers', markers.append, 10
+    )
+    stamp = Stamp(sec=50)
+    image = scene_image()
+    depth_mm = np.full(image.shape[:2], 1500, dtype=np.uint16)
+    peer.depth['front'].publish(
+        image_msg_from_array(depth_mm, encoding='16UC1', header=header_with(stamp, 'cam'))
+    )
+    info = CameraInfo(
+        header=header_with(stamp, 'cam'),
+        width=320,
+        height=240,
+        k=[300.0, 0, 160.0, 0, 300.0, 120.0, 0, 0, 1],
+    )
+    peer.info['front'].publish(info)
+    assert wait_for(
+        lambda: (
+            len(node._feeds['front'].sync._depth) == 1
+            and len(node._feeds['front'].sync._intrinsics) == 1
+        )
+    )
+    peer.send_image(image, stamp=stamp, frame_id='cam')
+    peer.send_command(command('find the red cube', 'depth'))
+    (result,) = peer.wait_results(1)
+    assert result.target is not None
+    assert result.target.point is not None
+    x, _, z = result.target.point
+    assert z == pytest.approx(1.5, abs=0.01)
+    assert x == pytest.approx((70 - 160) * 1.5 / 300, abs=0.02)
+    assert wait_for(lambda: any(m.type == Marker.CUBE for a in markers for m in a.markers))
+
+
+def test_nan_and_zero_depth_leave_a_2d_answer(ros: RosHarness) -> None:
+    from grounding_agent.ros.image_conversion import header_with, image_msg_from_array
+
+    script_red_cube()
+    node, peer = started(ros)
+    stamp = Stamp(sec=60)
+    depth = np.full((240, 320), np.nan, dtype=np.float32)
+    depth[:, :160] = 0.0
+    peer.depth['front'].publish(
+        image_msg_from_array(depth, encoding='32FC1', header=header_with(stamp, 'cam'))
+    )
+    assert wait_for(lambda: len(node._feeds['front'].sync._depth) == 1)
+    peer.send_image(scene_image(), stamp=stamp)
+    peer.send_command(command('find the red cube', 'nan'))
+    (result,) = peer.wait_results(1)
+    assert result.status is ResultStatus.GROUNDED
+    assert result.target is not None
+    assert result.target.point is None
+
+
+def test_lifecycle_round_trip(ros: RosHarness) -> None:
+    from lifecycle_msgs.srv import GetState
+    from rclpy.lifecycle import TransitionCallbackReturn
+
+    script_red_cube()
+    node = ros.grounding_node(autostart=False)
+    peer = ros.peer()
+    assert node.lifecycle_state == 'unconfigured'
+    assert node.trigger_configure() == TransitionCallbackReturn.SUCCESS
+    assert node.trigger_activate() == TransitionCallbackReturn.SUCCESS
+    peer.wait_connected()
+    peer.send_image(scene_image())
+    peer.send_command(command('find the red cube', 'first'))
+    assert peer.wait_results(1)[0].status is ResultStatus.GROUNDED
+
+    # The lifecycle services answer too (what `ros2 lifecycle get` uses).
+    client = peer.node.create_client(GetState, f'{ros.prefix}/grounding_node/get_state')
+    assert client.wait_for_service(timeout_sec=10.0)
+    future = client.call_async(GetState.Request())
+    assert wait_for(future.done)
+    assert future.result().current_state.label == 'active'
+
+    assert node.trigger_deactivate() == TransitionCallbackReturn.SUCCESS
+    assert wait_for(lambda: peer.images['front'].get_subscription_count() == 0)
+    assert node.trigger_cleanup() == TransitionCallbackReturn.SUCCESS
+    assert ScriptedTestBackend.closed == 1
+    assert node.lifecycle_state == 'unconfigured'
+
+    assert node.trigger_configure() == TransitionCallbackReturn.SUCCESS
+    assert node.trigger_activate() == TransitionCallbackReturn.SUCCESS
+    peer.wait_connected()
+    peer.send_image(scene_image())
+    peer.send_command(command('find the red cube', 'second'))
+    assert wait_for(lambda: 'second' in by_id(peer.received()))
+
+
+def test_a_backend_that_fails_to_load_leaves_the_node_unconfigured(ros: RosHarness) -> None:
+    node = ros.grounding_node(**{'backend.name': 'no_such_backend'})
+    assert node.lifecycle_state == 'unconfigured'
+    assert 'no_such_backend' in node._backend_state
+
+
+def test_standing_query_follows_parameter_changes(ros: RosHarness) -> None:
+    from rclpy.parameter import Parameter
+    from rclpy.parameter_client import AsyncParameterClient
+
+    script_red_cube()
+    node, peer = started(ros)
+    client = AsyncParameterClient(peer.node, f'{ros.prefix}/grounding_node')
+    assert client.wait_for_services(timeout_sec=10.0)
+
+    def set_query(text: str) -> Any:
+        future = client.set_parameters([Parameter('query', value=text)])
+        assert wait_for(future.done)
+        return future.result().results[0]
+
+    assert set_query('find the red cube').successful
+    frames = 0
+
+    def standing(text: str) -> list[GroundingResult]:
+        return [r for r in peer.received() if r.request_id == 'standing' and r.command == text]
+
+    def feed_until(predicate: Any) -> bool:
+        nonlocal frames
+        for _ in range(100):
+            frames += 1
+            peer.send_image(scene_image(), stamp=Stamp(sec=frames))
+            if wait_for(predicate, timeout=0.2):
+                return True
+        return False
+
+    assert feed_until(lambda: len(standing('find the red cube')) >= 2)
+    first = standing('find the red cube')[0]
+    assert first.status is ResultStatus.GROUNDED
+    assert first.target is not None
+    assert first.target.box == RED_BOX.to_list()
+
+    assert set_query('find the blue ball').successful
+    assert feed_until(lambda: len(standing('find the blue ball')) >= 1)
+    assert standing('find the blue ball')[0].status is ResultStatus.REJECTED
+
+    refused = set_query('   ')
+    assert refused.successful  # '' switches the standing query off
+    refused = client.set_parameters([Parameter('resolver.accept_threshold', value=2.0)])
+    assert wait_for(refused.done)
+    assert not refused.result().results[0].successful
+    assert node.get_parameter('resolver.accept_threshold').value == 0.25
+
+
+def test_an_unparseable_standing_query_is_refused_with_the_reason(ros: RosHarness) -> None:
+    from rclpy.parameter import Parameter
+
+    node = ros.grounding_node()
+    (outcome,) = node.set_parameters([Parameter('query', value='x' * 5000)])
+    assert not outcome.successful
+    assert outcome.reason
+    assert node.get_parameter('query').value == ''
+
+
+def test_every_command_gets_exactly_one_answer_even_when_busy(ros: RosHarness) -> None:
+    script_red_cube()
+    _, peer = started(ros, command_queue_size=2)
+    ids = [f'c{index}' for index in range(8)]
+    for request_id in ids:
+        peer.send_command(command('find the red cube', request_id))
+    # Two wait for a frame, the other six are answered 'busy' at once.
+    busy = peer.wait_results(6)
+    assert all(r.status is ResultStatus.ERROR and r.reason.startswith('busy') for r in busy)
+    peer.send_image(scene_image())
+    results = peer.wait_results(8)
+    assert sorted(r.request_id for r in results) == sorted(ids)
+    assert len(peer.received()) == 8
+
+
+def test_bad_commands_get_error_results_and_the_node_keeps_going(ros: RosHarness) -> None:
+    from rclpy.serialization import serialize_message
+    from std_msgs.msg import String
+
+    script_red_cube()
+    _, peer = started(ros)
+    peer.send_command('{"text": "find the red cube", "request_id": ')
+    peer.send_command(command('find the red cube', 'cam', camera='roof'))
+    peer.send_command(command('x' * 1_000_000, 'long'))
+    # Invalid UTF-8 on the wire: a CDR string built by hand (header, length, bytes, NUL).
+    valid = serialize_message(String(data='ab'))
+    payload = b'find the \xff\xfe cube'
+    peer.commands.publish(valid[:4] + struct.pack('<I', len(payload) + 1) + payload + b'\x00')
+    results = peer.wait_results(4)
+    reasons = ' | '.join(r.reason for r in results)
+    assert all(r.status is ResultStatus.ERROR for r in results)
+    assert 'not valid JSON' in reasons
+    assert "unknown camera 'roof'" in reasons
+    assert 'longer than resolver.max_command_chars' in reasons
+    assert 'not valid UTF-8' in reasons
+    peer.send_image(scene_image())
+    peer.send_command(command('find the red cube', 'after'))
+    assert wait_for(lambda: 'after' in by_id(peer.received()))
+    assert by_id(peer.received())['after'].status is ResultStatus.GROUNDED
+
+
+def raw_image(encoding: str, width: int, height: int, step: int, data: bytes) -> Any:
+    from sensor_msgs.msg import Image
+
+    msg = Image(encoding=encoding, width=width, height=height, step=step)
+    msg.header.stamp.sec = 5
+    msg.data = data
+    return msg
+
+
+@pytest.mark.parametrize(
+    ('image', 'reason'),
+    [
+        (lambda: raw_image('yuv422', 4, 4, 8, bytes(32)), 'unsupported image encoding'),
+        (lambda: raw_image('rgb8', 4, 4, 12, bytes(40)), 'data holds 40 bytes'),
+        (lambda: raw_image('rgb8', 0, 0, 0, b''), 'empty image'),
+        # The header claims 100 MB; the message itself is tiny.
+        (lambda: raw_image('rgb8', 10_000, 3_334, 30_000, bytes(12)), 'exceeds max_image_bytes'),
+    ],
+)
+def test_bad_images_answer_the_waiting_command_with_why(
+    ros: RosHarness, image: Any, reason: str
+) -> None:
+    script_red_cube()
+    node, peer = started(ros)
+    peer.send_command(command('find the red cube', 'waiting'))
+    assert wait_for(lambda: node._worker.counters()['queued'] == 1)
+    peer.images['front'].publish(image())
+    (result,) = peer.wait_results(1)
+    assert result.status is ResultStatus.ERROR
+    assert reason in result.reason
+    peer.send_image(scene_image())
+    peer.send_command(command('find the red cube', 'recovered'))
+    assert wait_for(lambda: 'recovered' in by_id(peer.received()))
+
+
+@pytest.mark.slow
+def test_a_real_oversized_image_is_refused(ros: RosHarness) -> None:
+    script_red_cube()
+    node, peer = started(ros, max_image_bytes=1_000_000)
+    peer.send_command(command('find the red cube', 'big'))
+    assert wait_for(lambda: node._worker.counters()['queued'] == 1)
+    peer.send_image(np.zeros((600, 600, 3), dtype=np.uint8))  # 1.08 MB of real pixels
+    (result,) = peer.wait_results(1)
+    assert 'exceeds max_image_bytes=1000000' in result.reason
+    assert node._feeds['front'].refused == 1
+
+
+def test_backend_failure_is_an_error_result_and_a_diagnostics_entry(ros: RosHarness) -> None:
+    from diagnostic_msgs.msg import DiagnosticArray
+
+    ScriptedTestBackend.failure = RuntimeError('model exploded')
+    _, peer = started(ros, diagnostics_period_s=0.2)
+    arrays: list[DiagnosticArray] = []
+    peer.node.create_subscription(DiagnosticArray, '/diagnostics', arrays.append, 10)
+    peer.send_image(scene_image())
+    peer.send_command(command('find the red cube', 'boom'))
+    (result,) = peer.wait_results(1)
+    assert result.status is ResultStatus.ERROR
+    assert 'model exploded' in result.reason
+
+    def backend_errors() -> int:
+        for array in reversed(arrays):
+            for status in array.status:
+                if status.name.startswith(f'{ros.prefix[1:]}') or 'backend' in status.name:
+                    values = {kv.key: kv.value for kv in status.values}
+                    if 'errors' in values and int(values['errors']) >= 1:
+                        return int(values['errors'])
+        return 0
+
+    assert wait_for(lambda: backend_errors() >= 1)
+    camera_entries = [s for a in arrays for s in a.status if s.name.endswith('camera front')]
+    assert camera_entries
+    assert int({kv.key: kv.value for kv in camera_entries[-1].values}['received']) >= 1
+
+
+def test_debug_image_is_drawn_for_a_subscriber(ros: RosHarness) -> None:
+    from sensor_msgs.msg import Image
+
+    script_red_cube()
+    node, peer = started(ros)
+    images: list[Image] = []
+    peer.node.create_subscription(
+        Image, f'{ros.prefix}/grounding_node/debug_image', images.append, 10
+    )
+    assert wait_for(lambda: node._debug_pub.get_subscription_count() > 0)
+    peer.send_image(scene_image(), stamp=Stamp(sec=77))
+    peer.send_command(command('find the red cube', 'debug'))
+    assert wait_for(lambda: bool(images))
+    debug = images[0]
+    assert (debug.encoding, debug.width, debug.height, debug.header.stamp.sec) == (
+        'rgb8',
+        320,
+        240,
+        77,
+    )
+    drawn = np.frombuffer(bytes(debug.data), dtype=np.uint8).reshape(240, 320, 3)
+    assert not np.array_equal(drawn, scene_image())  # something was drawn on it
+
+
+def test_end_to_end_with_color_shape_on_a_generated_scene(ros: RosHarness) -> None:
+    # Default sensor-data (best effort) image QoS, as on a robot.
+    _, peer = started(ros, **{'backend.name': 'color_shape', 'image_qos': 'sensor_data'})
+    peer.send_image(scene_image(), stamp=Stamp(sec=90))
+    peer.send_command(command('find the red cube', 'red'))
+    peer.send_command(command('find the blue ball', 'blue'))
+    peer.send_command(command('find the green cup', 'green'))
+    results = by_id(peer.wait_results(3))
+    red, blue, green = results['red'], results['blue'], results['green']
+    assert red.status is ResultStatus.GROUNDED
+    assert red.target is not None
+    assert red.target.to_box().iou(RED_BOX) > 0.7
+    assert blue.status is ResultStatus.GROUNDED
+    assert blue.target is not None
+    assert blue.target.to_box().iou(Box(200, 80, 260, 140)) > 0.6
+    assert green.status is ResultStatus.REJECTED
+    assert all(r.backend == 'color_shape' and r.stamp.sec == 90 for r in results.values())
