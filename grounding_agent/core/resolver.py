@@ -555,6 +555,15 @@ class _Context:
             return None
         return _clamp(probability)
 
+    def ambiguous(self, contenders: Sequence[_Candidate], detail: str) -> GroundingResult:
+        """`ambiguous` with every contender, so the planner can ask the operator which one."""
+        name = _counted(len(contenders), _ref_name(self.query.target))
+        return self.result(
+            ResultStatus.AMBIGUOUS,
+            f'{name} match almost equally {detail}; say which one',
+            candidates=[c.target() for c in contenders],
+        )
+
     def contenders(self, matches: Sequence[_Candidate]) -> list[_Candidate]:
         best = matches[0].score
         return [c for c in matches if best - c.score <= self.config.ambiguity_margin]
@@ -590,7 +599,7 @@ def _locate(context: _Context, scene: _Scene) -> GroundingResult:
     resolution = scene.resolve(query.target)
     if not resolution.selected:
         return context.result(ResultStatus.REJECTED, resolution.failure)
-    if query.target.plural and query.target.ordinal is None:
+    if query.target.plural and query.target.ordinal is None and query.kind is not QueryKind.WHICH:
         best = resolution.selected[0]
         reason = f'{_counted(len(resolution.selected), _ref_name(query.target))}; best: '
         return context.result(
@@ -618,12 +627,8 @@ def _locate(context: _Context, scene: _Scene) -> GroundingResult:
         )
     if len(confirmed) > 1:
         scores = ', '.join(f'{c.score:.2f}' for c in confirmed)
-        return context.result(
-            ResultStatus.AMBIGUOUS,
-            f'{_counted(len(confirmed), _ref_name(query.target))} match almost equally '
-            f'({scores}, margin {context.config.ambiguity_margin:.2f}); say which one',
-            candidates=[c.target() for c in confirmed],
-        )
+        margin = context.config.ambiguity_margin
+        return context.ambiguous(confirmed, f'({scores}, margin {margin:.2f})')
     winner = confirmed[0]
     probability = probabilities[contenders.index(winner)]
     extra = ''
@@ -696,12 +701,7 @@ def _verify_relation(context: _Context, scene: _Scene) -> GroundingResult:
     verdicts = {checks[id(c)].score >= context.config.relation_threshold for c in contenders}
     words = f'{RELATION_WORDS[asked.relation]} the {_describe_anchors(asked)}'
     if len(verdicts) > 1:
-        return context.result(
-            ResultStatus.AMBIGUOUS,
-            f'{_counted(len(contenders), _ref_name(query.target))} match almost equally and '
-            f'only some are {words}; say which one',
-            candidates=[c.target() for c in contenders],
-        )
+        return context.ambiguous(contenders, f'and only some are {words}')
     best = contenders[0]
     check = checks[id(best)]
     holds = check.score >= context.config.relation_threshold
