@@ -1,0 +1,659 @@
+"""`color_shape`: the weight-free default backend, for simulation and tests only.
+
+It finds coloured primitives (cubes, spheres, cylinders, cones) on a plain table in rendered
+scenes, such as the PyBullet scenes of `grounding_agent.sim`, so the whole agent runs on a fresh
+machine without model weights. It knows nothing but colours and four coarse shapes: a phrase
+whose noun it does not know ('laptop') gets no detections. Real robots use a model backend
+(`owlv2`, `grounding_dino`, `qwen_vl`).
+
+Pipeline, per image:
+1. Background model: the dominant colours of the image and of its border (table, floor, sky).
+   A pixel is background when its chromaticity matches one of them at any brightness from
+   `shadow_ratio` to a little above 1, so cast shadows and the darker sides of the table, which
+   keep the table's chromaticity, never become objects.
+2. Foreground = the rest, cleaned with a morphological opening; connected components; a
+   component whose pixels fall into clearly different chroma clusters (k-means in the
+   saturation-hue plane) is split, so touching objects of different colours come apart.
+3. Colour: every pixel votes with graded agreements (a softmax over distances to the eleven
+   colour prototypes in the saturation-hue plane, plus the object's lit-face brightness, which
+   tells brown from orange and black / gray / white apart under shading).
+4. Shape: graded agreements for cube, sphere, cylinder and cone from the silhouette (ellipse
+   and polygon fits, minimum enclosing triangle, width profile from top to bottom) and from the
+   shading (a cube shows a few flat faces; curved surfaces shade smoothly).
+
+`detect` scores each segment by its agreement with the phrase's shape noun (1.0 without one)
+and reports every colour and shape agreement in `Detection.attributes`, so the resolver can
+answer "no blue cube; closest: green cube 0.41". Size is left to the resolver, which compares
+the boxes of the candidates. `Detection.embedding` is a normalised hue / saturation / value
+histogram for re-identification.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from grounding_agent.backends.base import Backend, BackendConfig, register_backend
+from grounding_agent.core.errors import BackendError, ConfigError
+from grounding_agent.core.types import Box, Detection
+from grounding_agent.core.vocabulary import COLOUR_SYNONYMS, COLOURS, SHAPE_NOUNS, SIZE_SYNONYMS
+
+__all__ = [
+    'GENERIC_NOUNS',
+    'SHAPE_CLASSES',
+    'ColorShapeBackend',
+    'ColorShapeParams',
+    'PhraseRequest',
+    'Segment',
+    'check_image',
+    'colour_agreements',
+    'parse_phrase',
+    'segment_objects',
+    'shape_agreements',
+]
+
+#: The coarse shape classes, in the order of `core.vocabulary.SHAPE_NOUNS` values.
+SHAPE_CLASSES: tuple[str, ...] = tuple(dict.fromkeys(SHAPE_NOUNS.values()))
+
+#: Nouns that match every object ('the red one', 'any object').
+GENERIC_NOUNS = frozenset({'object', 'thing', 'item', 'one', 'shape', 'something', 'objects',
+                           'things', 'items', 'ones', 'shapes'})  # fmt: skip
+
+_FILLER_WORDS = frozenset({'a', 'an', 'the', 'any', 'some', 'of', 'that', 'this', 'all'})
+
+
+@dataclass(frozen=True)
+class ColorShapeParams:
+    """Tuning of the segmentation; set through `BackendConfig.options` with the same names.
+
+    `shadow_ratio`: a pixel down to this fraction of a background colour's brightness (same
+    chromaticity) is still background; lower it for deeper shadows, at the price of losing
+    objects whose colour is a dark version of the table's. `chroma_tolerance`: how far (L1 in
+    rg-chromaticity) a pixel may be from a background colour. `min_area_fraction`: smaller
+    segments are ignored (relative to the image area; never below `min_area_px`).
+    `max_side`: images are shrunk to this longest side before segmentation (speed).
+    """
+
+    shadow_ratio: float = 0.3
+    lit_ratio: float = 0.94
+    highlight_ratio: float = 1.1
+    shadow_flatness: float = 0.75
+    chroma_tolerance: float = 0.035
+    min_area_px: int = 12
+    min_area_fraction: float = 0.00005
+    background_fraction: float = 0.08
+    border_fraction: float = 0.15
+    split_distance: float = 0.3
+    max_side: int = 640
+
+    @classmethod
+    def from_options(cls, options: Mapping[str, Any]) -> ColorShapeParams:
+        known = set(cls.__dataclass_fields__)
+        unknown = sorted(set(options) - known)
+        if unknown:
+            raise ConfigError(
+                f'unknown color_shape options {unknown}; known: {", ".join(sorted(known))}'
+            )
+        values: dict[str, Any] = {}
+        for name, value in options.items():
+            kind = type(getattr(cls(), name))
+            try:
+                values[name] = kind(value)
+            except (TypeError, ValueError) as exc:
+                raise ConfigError(f'color_shape option {name}: {exc}') from exc
+        params = cls(**values)
+        if not 0.0 < params.shadow_ratio <= 1.0 or params.max_side < 32:
+            raise ConfigError('color_shape: shadow_ratio must be in (0, 1], max_side >= 32')
+        return params
+
+
+@dataclass(frozen=True)
+class PhraseRequest:
+    """What a detector phrase asks of this backend.
+
+    `known` is False when the phrase names a thing the backend cannot recognise ('laptop').
+    `shape` is a shape class or None (any shape).
+    """
+
+    phrase: str
+    known: bool
+    shape: str | None = None
+    colour: str | None = None
+    size: str | None = None
+
+
+_PLURALS = {'boxes': 'box', 'ones': 'one'}
+
+
+def _singular(word: str) -> str:
+    if word in _PLURALS:
+        return _PLURALS[word]
+    if word.endswith('es') and word[:-2] in SHAPE_NOUNS:
+        return word[:-2]
+    if word.endswith('s') and (word[:-1] in SHAPE_NOUNS or word[:-1] in GENERIC_NOUNS):
+        return word[:-1]
+    return word
+
+
+def parse_phrase(phrase: str) -> PhraseRequest:
+    """Read the shape noun, colour and size words of a detector phrase ('small red cube').
+
+    The head noun decides: a shape noun (SHAPE_NOUNS) asks for that shape class, a generic noun
+    ('object', 'thing', 'one') or no noun at all ('red') asks for any object, and any other
+    noun ('laptop', 'mug handle') is unknown to this backend.
+    """
+    words = [_singular(w) for w in re.findall(r"[a-z]+(?:'[a-z]+)?", phrase.lower())]
+    colour = next(
+        (COLOUR_SYNONYMS.get(w, w) for w in words if COLOUR_SYNONYMS.get(w, w) in COLOURS), None
+    )
+    size = next((SIZE_SYNONYMS[w] for w in words if w in SIZE_SYNONYMS), None)
+    shapes = [SHAPE_NOUNS[w] for w in words if w in SHAPE_NOUNS]
+    content = [
+        w
+        for w in words
+        if w not in _FILLER_WORDS
+        and w not in SIZE_SYNONYMS
+        and COLOUR_SYNONYMS.get(w, w) not in COLOURS
+    ]
+    if shapes:
+        # The last shape noun is the head ('ball next to the box' is not passed as one phrase,
+        # but 'cube block' would be).
+        return PhraseRequest(phrase, True, shapes[-1], colour, size)
+    head = content[-1] if content else None
+    known = head is None or head in GENERIC_NOUNS
+    return PhraseRequest(phrase, known, None, colour, size)
+
+
+def check_image(image: Any) -> npt.NDArray[np.uint8]:
+    """The image if it is HxWx3 uint8 with both sides >= 1, else BackendError saying why."""
+    if not isinstance(image, np.ndarray):
+        raise BackendError(f'color_shape: expected a numpy image, got {type(image).__name__}')
+    if image.dtype != np.uint8:
+        raise BackendError(f'color_shape: expected a uint8 RGB image, got dtype {image.dtype}')
+    if image.ndim != 3 or image.shape[2] != 3:
+        raise BackendError(f'color_shape: expected an HxWx3 RGB image, got shape {image.shape}')
+    if image.shape[0] < 1 or image.shape[1] < 1:
+        raise BackendError(f'color_shape: the image is empty (shape {image.shape})')
+    return image
+
+
+# -- colour -------------------------------------------------------------------------------------
+
+# Prototypes: (hue in degrees, saturation, lit-face value) of each basic colour term as it
+# appears on the lit faces of a rendered object. Saturation and hue survive shading (it scales
+# RGB); value only separates the terms that differ in lightness (brown / orange, the greys).
+_COLOUR_PROTOTYPES: dict[str, tuple[float, float, float]] = {
+    'red': (0.0, 0.9, 0.8),
+    'orange': (28.0, 0.95, 0.92),
+    'yellow': (55.0, 0.9, 0.88),
+    'green': (125.0, 0.85, 0.6),
+    'blue': (225.0, 0.85, 0.75),
+    'purple': (285.0, 0.7, 0.55),
+    'pink': (335.0, 0.45, 0.92),
+    'brown': (25.0, 0.75, 0.42),
+    'black': (0.0, 0.0, 0.08),
+    'white': (0.0, 0.0, 0.9),
+    'gray': (0.0, 0.0, 0.48),
+}
+_CHROMA_SIGMA = 0.22
+_VALUE_SIGMA = 0.16
+
+
+def _prototype_table() -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
+    chroma = np.array(
+        [
+            (s * math.cos(math.radians(h)), s * math.sin(math.radians(h)))
+            for h, s, _v in (_COLOUR_PROTOTYPES[c] for c in COLOURS)
+        ],
+        dtype=np.float32,
+    )
+    value = np.array([_COLOUR_PROTOTYPES[c][2] for c in COLOURS], dtype=np.float32)
+    return chroma, value
+
+
+_PROTO_CHROMA, _PROTO_VALUE = _prototype_table()
+
+
+def _hsv_features(
+    pixels: npt.NDArray[np.uint8],
+) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32], npt.NDArray[np.float32]]:
+    """(x, y) = saturation * (cos hue, sin hue), and value, of N x 3 RGB pixels."""
+    rgb = pixels.astype(np.float32) / 255.0
+    high = rgb.max(axis=1)
+    low = rgb.min(axis=1)
+    spread = high - low
+    saturation = np.where(high > 1e-6, spread / np.maximum(high, 1e-6), 0.0)
+    r, g, b = rgb[:, 0], rgb[:, 1], rgb[:, 2]
+    # Hue in radians via the opponent axes (smooth, no sector arithmetic).
+    hue = np.arctan2(math.sqrt(3.0) * (g - b), 2.0 * r - g - b)
+    chroma_xy = np.stack([saturation * np.cos(hue), saturation * np.sin(hue)], axis=1)
+    return chroma_xy.astype(np.float32), saturation.astype(np.float32), high.astype(np.float32)
+
+
+def lit_value(value: npt.NDArray[np.float32]) -> float:
+    """Brightness of the object's lit faces: a high percentile that skips specular spots."""
+    return float(np.percentile(value, 85)) if value.size else 0.0
+
+
+def colour_agreements(pixels: npt.NDArray[np.uint8]) -> dict[str, float]:
+    """Graded agreement (0..1, summing to 1) of N x 3 RGB object pixels with each colour term.
+
+    Each pixel votes with a softmax over its distances to the prototypes; the object's lit-face
+    brightness stands in for every pixel's lightness, because a face in shade is not darker
+    paint. Very dark pixels carry no hue and vote with less weight.
+    """
+    if pixels.size == 0:
+        return {c: 1.0 / len(COLOURS) for c in COLOURS}
+    chroma_xy, _saturation, value = _hsv_features(pixels)
+    lit = lit_value(value)
+    # Dark pixels: hue and saturation are quantisation noise.
+    reliable = np.clip(value / 0.25, 0.1, 1.0)
+    chroma_xy = chroma_xy * np.where(value < 0.06, 0.0, 1.0)[:, None]
+    diff = chroma_xy[:, None, :] - _PROTO_CHROMA[None, :, :]
+    distance = (diff**2).sum(axis=2) / _CHROMA_SIGMA**2
+    distance = distance + ((lit - _PROTO_VALUE) ** 2 / _VALUE_SIGMA**2)[None, :]
+    logits = -0.5 * distance
+    logits -= logits.max(axis=1, keepdims=True)
+    votes = np.exp(logits)
+    votes /= votes.sum(axis=1, keepdims=True)
+    mean = (votes * reliable[:, None]).sum(axis=0) / reliable.sum()
+    return {c: float(v) for c, v in zip(COLOURS, mean)}
+
+
+# -- shape --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ShapeFeatures:
+    """Silhouette and shading measurements of one segment (all scale-free)."""
+
+    circularity: float  # 4 pi A / P^2: 1 for a circle
+    ellipse_fill: float  # IoU of the mask with its fitted ellipse
+    ellipse_aspect: float  # minor / major axis of that ellipse
+    polygon_vertices: int  # corners of the simplified outline
+    polygon_fill: float  # IoU of the mask with that polygon
+    triangle_fill: float  # mask area / minimum enclosing triangle area
+    solidity: float  # mask area / convex hull area
+    top_width: float  # mean width of the top quarter of rows / widest row
+    bottom_width: float  # mean width of the bottom quarter / widest row
+    flat_shading: float  # fraction of pixels in the few most common exact colours
+    contrast: float  # spread of brightness over the object (shading evidence is weak if small)
+    fine_vertices: int  # corners of the outline simplified at a fine tolerance
+
+
+def _mask_iou(mask: npt.NDArray[np.uint8], shape_mask: npt.NDArray[np.uint8]) -> float:
+    inter = np.count_nonzero(mask & shape_mask)
+    union = np.count_nonzero(mask | shape_mask)
+    return inter / union if union else 0.0
+
+
+def shape_features(mask: npt.NDArray[np.uint8], pixels: npt.NDArray[np.uint8]) -> ShapeFeatures:
+    """Measure a cropped binary mask (uint8 0/1, padded) and the RGB pixels inside it."""
+    contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+    contour = max(contours, key=cv2.contourArea)
+    area = float(np.count_nonzero(mask))
+    perimeter = max(cv2.arcLength(contour, True), 1e-6)
+    circularity = min(1.0, 4.0 * math.pi * area / perimeter**2)
+    ellipse_fill, ellipse_aspect = 0.0, 0.0
+    if len(contour) >= 5:
+        (cx, cy), (d1, d2), angle = cv2.fitEllipse(contour)
+        if min(d1, d2) > 0:
+            drawn = np.zeros_like(mask)
+            cv2.ellipse(drawn, ((cx, cy), (d1, d2), angle), 1, -1)
+            ellipse_fill = _mask_iou(mask, drawn)
+            ellipse_aspect = min(d1, d2) / max(d1, d2)
+    hull = cv2.convexHull(contour)
+    hull_area = max(cv2.contourArea(hull), 1.0)
+    solidity = min(1.0, area / hull_area)
+    polygon = cv2.approxPolyDP(hull, 0.04 * cv2.arcLength(hull, True), True)
+    drawn = np.zeros_like(mask)
+    cv2.fillPoly(drawn, [polygon], 1)
+    polygon_fill = _mask_iou(mask, drawn)
+    triangle_area, _triangle = cv2.minEnclosingTriangle(hull.astype(np.float32))
+    triangle_fill = min(1.0, area / triangle_area) if triangle_area > 0 else 0.0
+    rows = mask.sum(axis=1).astype(np.float32)
+    rows = rows[rows > 0]
+    widest = float(rows.max()) if rows.size else 1.0
+    quarter = max(1, rows.size // 4)
+    top_width = float(rows[:quarter].mean()) / widest
+    bottom_width = float(rows[-quarter:].mean()) / widest
+    fine = cv2.approxPolyDP(hull, 0.015 * cv2.arcLength(hull, True), True)
+    # A flat face renders in one exact colour; curved surfaces in many.
+    codes = (
+        (pixels[:, 0].astype(np.int32) << 16) | (pixels[:, 1].astype(np.int32) << 8) | pixels[:, 2]
+    )
+    _unique, counts = np.unique(codes, return_counts=True)
+    flat_shading = float(np.sort(counts)[-4:].sum()) / max(1, codes.size)
+    value = pixels.max(axis=1).astype(np.float32) / 255.0
+    contrast = float(np.percentile(value, 95) - np.percentile(value, 5)) if value.size else 0.0
+    return ShapeFeatures(
+        circularity=circularity,
+        ellipse_fill=ellipse_fill,
+        ellipse_aspect=ellipse_aspect,
+        polygon_vertices=len(polygon),
+        polygon_fill=polygon_fill,
+        triangle_fill=triangle_fill,
+        solidity=solidity,
+        top_width=top_width,
+        bottom_width=bottom_width,
+        flat_shading=min(1.0, flat_shading),
+        contrast=contrast,
+        fine_vertices=len(fine),
+    )
+
+
+def shape_agreements(features: ShapeFeatures) -> dict[str, float]:
+    """Graded agreement (0..1, summing to 1) of the measured features with each shape class."""
+    f = features
+    evidence = {
+        # Round outline, no flat faces.
+        'sphere': 6.0 * (f.ellipse_fill - 0.9)
+        + 3.0 * (f.ellipse_aspect - 0.85)
+        - 4.0 * max(0.0, f.flat_shading - 0.5),
+        # Pointed top: narrow first rows, the outline fills its enclosing triangle.
+        'cone': 8.0 * (0.35 - f.top_width) + 6.0 * (f.triangle_fill - 0.75),
+        # A few flat faces with straight edges.
+        'cube': 5.0 * (f.flat_shading - 0.75)
+        + 4.0 * (f.polygon_fill - 0.9)
+        - 0.5 * max(0, f.polygon_vertices - 6),
+        # Straight vertical sides, rounded ends: elongated, full rows top and bottom.
+        'cylinder': 4.0 * (0.7 - f.ellipse_fill / 1.3 - f.flat_shading / 2.0)
+        + 3.0 * (min(f.top_width, f.bottom_width) - 0.6),
+    }
+    logits = np.array([evidence[s] for s in SHAPE_CLASSES])
+    logits -= logits.max()
+    weights = np.exp(logits)
+    weights /= weights.sum()
+    return {s: float(w) for s, w in zip(SHAPE_CLASSES, weights)}
+
+
+# -- segmentation -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Segment:
+    """One object found in the image: box in input pixels, colour and shape agreements."""
+
+    box: Box
+    area: int
+    colours: dict[str, float]
+    shapes: dict[str, float]
+    embedding: npt.NDArray[np.float32] = field(repr=False)
+    features: ShapeFeatures | None = field(default=None, repr=False)
+
+    @property
+    def colour(self) -> str:
+        return max(self.colours, key=lambda c: self.colours[c])
+
+    @property
+    def shape(self) -> str:
+        return max(self.shapes, key=lambda s: self.shapes[s])
+
+    @property
+    def label(self) -> str:
+        return f'{self.colour} {self.shape}'
+
+
+def _chromaticity(
+    image: npt.NDArray[np.uint8],
+) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
+    pixels = image.astype(np.float32)
+    brightness = pixels.sum(axis=2) + 3.0  # +3: black pixels get a neutral chromaticity
+    chroma = (pixels + 1.0) / brightness[..., None]
+    return chroma, brightness
+
+
+def _background_colours(
+    image: npt.NDArray[np.uint8], params: ColorShapeParams
+) -> list[tuple[npt.NDArray[np.float32], float]]:
+    """(chromaticity, brightness) of the large uniform surfaces: table, floor, sky."""
+    height, width = image.shape[:2]
+    quantised = (image >> 4).astype(np.int32)
+    bins = (quantised[..., 0] << 8) | (quantised[..., 1] << 4) | quantised[..., 2]
+    counts = np.bincount(bins.ravel(), minlength=4096)
+    edge = max(2, min(height, width) // 40)
+    border = np.concatenate(
+        [
+            bins[:edge].ravel(),
+            bins[-edge:].ravel(),
+            bins[:, :edge].ravel(),
+            bins[:, -edge:].ravel(),
+        ]
+    )
+    border_counts = np.bincount(border, minlength=4096)
+    total = bins.size
+    chosen = np.flatnonzero(
+        (counts >= params.background_fraction * total)
+        | ((border_counts >= params.border_fraction * border.size) & (counts >= 0.01 * total))
+    )
+    if chosen.size == 0:
+        return []
+    flat = image.reshape(-1, 3).astype(np.float64)
+    surfaces = []
+    for value in chosen:
+        members = flat[bins.ravel() == value]
+        mean = members.mean(axis=0)
+        brightness = float(mean.sum()) + 3.0
+        surfaces.append((((mean + 1.0) / brightness).astype(np.float32), brightness))
+    return surfaces
+
+
+def _shadow_regions(
+    candidates: npt.NDArray[np.bool_],
+    lit: npt.NDArray[np.bool_],
+    brightness: npt.NDArray[np.float32],
+    flatness: float,
+) -> npt.NDArray[np.bool_]:
+    """The connected regions of `candidates` that touch `lit` and are one brightness level.
+
+    A cast shadow or a side of the table is a flat surface under one light: it renders at one
+    brightness, next to the lit part of the same surface. An object of the surface's
+    chromaticity shows several faces or a gradient.
+    """
+    count, labels = cv2.connectedComponents(candidates.astype(np.uint8), connectivity=8)
+    if count <= 1:
+        return np.zeros_like(candidates)
+    near_lit = cv2.dilate(lit.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+    touching = np.bincount(labels[candidates & near_lit], minlength=count) > 0
+    levels = np.clip(brightness / 3.0, 0, 255).astype(np.int32)
+    keys = labels[candidates] * 256 + levels[candidates]
+    histogram = np.bincount(keys, minlength=count * 256).reshape(count, 256).astype(np.float32)
+    near = histogram.copy()
+    near[:, 1:] += histogram[:, :-1]
+    near[:, :-1] += histogram[:, 1:]
+    totals = np.maximum(histogram.sum(axis=1), 1.0)
+    shadow = (near.max(axis=1) / totals >= flatness) & touching
+    shadow[0] = False
+    return shadow[labels] & candidates
+
+
+def _foreground(image: npt.NDArray[np.uint8], params: ColorShapeParams) -> npt.NDArray[np.uint8]:
+    chroma, brightness = _chromaticity(image)
+    surfaces = []
+    lit = np.zeros(image.shape[:2], dtype=bool)
+    for surface_chroma, surface_brightness in _background_colours(image, params):
+        ratio = brightness / surface_brightness
+        # Quantisation noise of the chromaticity grows as the pixel gets darker.
+        tolerance = params.chroma_tolerance + 2.0 / brightness
+        same = np.abs(chroma - surface_chroma).sum(axis=2) < tolerance
+        surface_lit = same & (ratio >= params.lit_ratio) & (ratio <= params.highlight_ratio)
+        shaded = same & (ratio >= params.shadow_ratio) & (ratio < params.lit_ratio)
+        surfaces.append((surface_lit, shaded))
+        lit |= surface_lit
+    background = lit.copy()
+    for surface_lit, shaded in surfaces:
+        # Each surface separately: a grey object in front of a white wall is a candidate
+        # 'shadow' of the wall, and must not merge with a real shadow on the table.
+        background |= _shadow_regions(
+            shaded & ~lit, surface_lit, brightness, params.shadow_flatness
+        )
+    mask = (~background).astype(np.uint8)
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3, 3))
+    return cv2.morphologyEx(mask, cv2.MORPH_OPEN, kernel)
+
+
+def _split_by_colour(
+    pixels: npt.NDArray[np.uint8], params: ColorShapeParams, min_area: int
+) -> npt.NDArray[np.int32] | None:
+    """Cluster labels (0, 1) when the pixels hold two clearly different colours, else None."""
+    if len(pixels) < 2 * min_area:
+        return None
+    chroma_xy, _s, value = _hsv_features(pixels)
+    chroma_xy = np.ascontiguousarray(chroma_xy * (value >= 0.1)[:, None], dtype=np.float32)
+    criteria = (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, 20, 1e-3)
+    _compactness, labels, centres = cv2.kmeans(
+        chroma_xy, 2, None, criteria, 2, cv2.KMEANS_PP_CENTERS
+    )
+    labels = labels.ravel().astype(np.int32)
+    share = np.bincount(labels, minlength=2) / len(labels)
+    separation = float(np.linalg.norm(centres[0] - centres[1]))
+    if separation < params.split_distance or share.min() < 0.12:
+        return None
+    return labels
+
+
+def _embedding(pixels: npt.NDArray[np.uint8]) -> npt.NDArray[np.float32]:
+    hsv = cv2.cvtColor(pixels.reshape(-1, 1, 3), cv2.COLOR_RGB2HSV_FULL).reshape(-1, 3)
+    parts = [np.bincount((hsv[:, k].astype(np.int32) * 8) // 256, minlength=8) for k in range(3)]
+    vector = np.concatenate(parts).astype(np.float32)
+    norm = float(np.linalg.norm(vector))
+    return vector / norm if norm > 0 else vector
+
+
+def _describe(
+    image: npt.NDArray[np.uint8],
+    mask: npt.NDArray[bool],
+    scale: float,
+    min_area: int,
+) -> Segment | None:
+    ys, xs = np.nonzero(mask)
+    if ys.size < min_area:
+        return None
+    y1, y2, x1, x2 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+    pixels = image[ys, xs]
+    crop = np.zeros((y2 - y1 + 2, x2 - x1 + 2), dtype=np.uint8)
+    crop[ys - y1 + 1, xs - x1 + 1] = 1
+    features = shape_features(crop, pixels)
+    return Segment(
+        box=Box(x1 / scale, y1 / scale, x2 / scale, y2 / scale),
+        area=round(ys.size / scale**2),
+        colours=colour_agreements(pixels),
+        shapes=shape_agreements(features),
+        embedding=_embedding(pixels),
+        features=features,
+    )
+
+
+def segment_objects(
+    image: npt.NDArray[np.uint8], params: ColorShapeParams | None = None
+) -> list[Segment]:
+    """Every object on the table, left to right (see the module docstring for the method)."""
+    params = params if params is not None else ColorShapeParams()
+    image = check_image(image)
+    height, width = image.shape[:2]
+    scale = min(1.0, params.max_side / max(height, width))
+    if scale < 1.0:
+        size = (max(1, round(width * scale)), max(1, round(height * scale)))
+        image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+    work_height, work_width = image.shape[:2]
+    min_area = max(params.min_area_px, int(params.min_area_fraction * work_height * work_width))
+    foreground = _foreground(image, params)
+    count, labels, stats, _centroids = cv2.connectedComponentsWithStats(foreground, connectivity=8)
+    segments: list[Segment] = []
+    for index in range(1, count):
+        if stats[index, cv2.CC_STAT_AREA] < min_area:
+            continue
+        x, y, w, h = (int(stats[index, k]) for k in range(4))
+        component = labels[y : y + h, x : x + w] == index
+        parts = _split_component(image[y : y + h, x : x + w], component, params, min_area)
+        for part in parts:
+            full = np.zeros((work_height, work_width), dtype=bool)
+            full[y : y + h, x : x + w] = part
+            segment = _describe(image, full, scale, min_area)
+            if segment is not None:
+                segments.append(segment)
+    segments.sort(key=lambda s: (s.box.x1, s.box.y1))
+    return segments
+
+
+def _split_component(
+    patch: npt.NDArray[np.uint8],
+    component: npt.NDArray[np.bool_],
+    params: ColorShapeParams,
+    min_area: int,
+    depth: int = 0,
+) -> list[npt.NDArray[np.bool_]]:
+    """The component as one mask, or one per colour cluster and connected piece."""
+    ys, xs = np.nonzero(component)
+    labels = _split_by_colour(patch[ys, xs], params, min_area) if depth < 2 else None
+    if labels is None:
+        return [component]
+    pieces: list[npt.NDArray[np.bool_]] = []
+    for cluster in (0, 1):
+        cluster_mask = np.zeros(component.shape, dtype=np.uint8)
+        chosen = labels == cluster
+        cluster_mask[ys[chosen], xs[chosen]] = 1
+        kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3, 3))
+        cluster_mask = cv2.morphologyEx(cluster_mask, cv2.MORPH_OPEN, kernel)
+        count, piece_labels = cv2.connectedComponents(cluster_mask, connectivity=8)
+        for piece in range(1, count):
+            piece_mask = piece_labels == piece
+            if np.count_nonzero(piece_mask) >= min_area:
+                pieces.extend(_split_component(patch, piece_mask, params, min_area, depth + 1))
+    return pieces or [component]
+
+
+# -- backend ------------------------------------------------------------------------------------
+
+
+@register_backend('color_shape')
+class ColorShapeBackend(Backend):
+    """Weight-free colour and shape detector for simulated tabletop scenes (not real robots)."""
+
+    name = 'color_shape'
+
+    def __init__(self, config: BackendConfig | None = None) -> None:
+        super().__init__(config if config is not None else BackendConfig(name='color_shape'))
+        self.params = ColorShapeParams.from_options(self.config.options)
+
+    def segment(self, image: npt.NDArray[np.uint8]) -> list[Segment]:
+        """Every object segment of `image` (for debugging and the benchmark)."""
+        return segment_objects(image, self.params)
+
+    def detect(self, image: npt.NDArray[np.uint8], phrases: Sequence[str]) -> list[Detection]:
+        check_image(image)
+        requests = [parse_phrase(p) for p in phrases if isinstance(p, str)]
+        if len(requests) != len(phrases):
+            raise BackendError('color_shape: every phrase must be a string')
+        if not any(r.known for r in requests):
+            return []
+        segments = self.segment(image)
+        detections: list[Detection] = []
+        for request in requests:
+            if not request.known:
+                continue
+            found = []
+            for segment in segments:
+                score = segment.shapes[request.shape] if request.shape else 1.0
+                if score < self.config.box_threshold:
+                    continue
+                found.append(
+                    Detection(
+                        box=segment.box,
+                        phrase=request.phrase,
+                        score=score,
+                        attributes={**segment.colours, **segment.shapes},
+                        embedding=segment.embedding,
+                        label=segment.label,
+                    )
+                )
+            found.sort(key=lambda d: d.score, reverse=True)
+            detections.extend(found[: self.config.max_detections])
+        return detections
