@@ -41,7 +41,7 @@ from visualization_msgs.msg import MarkerArray
 
 from grounding_agent.core.debug_draw import draw_result
 from grounding_agent.core.errors import CommandError, ConfigError, GroundingError
-from grounding_agent.core.result import GroundingResult, error_result
+from grounding_agent.core.result import GroundingResult
 from grounding_agent.core.types import Frame
 from grounding_agent.ros.image_conversion import (
     depth_from_image_msg,
@@ -70,7 +70,6 @@ from grounding_agent.ros.params import (
 from grounding_agent.ros.worker import (
     CameraFeed,
     CapturedImage,
-    CommandRequest,
     InferenceWorker,
     StandingQuery,
     WorkerSettings,
@@ -320,8 +319,12 @@ class GroundingNode(LifecycleNode):
             }
             group = self._camera_groups[camera]
             handlers: list[tuple[str, type, Callable[[Any], None]]] = [
-                ('image', Image, self._image_handler(camera)),
-                ('compressed', CompressedImage, self._compressed_handler(camera)),
+                ('image', Image, self._colour_handler(camera, 'image', rgb_from_image_msg)),
+                (
+                    'compressed',
+                    CompressedImage,
+                    self._colour_handler(camera, 'compressed image', rgb_from_compressed_msg),
+                ),
                 ('depth', Image, self._depth_handler(camera)),
                 ('camera_info', CameraInfo, self._camera_info_handler(camera)),
             ]
@@ -352,14 +355,7 @@ class GroundingNode(LifecycleNode):
         if self._worker is None:
             return
         for request in self._worker.stop():
-            self._answer_now(
-                error_result(
-                    reason,
-                    request_id=request.request_id,
-                    command=request.text,
-                    camera=request.camera,
-                )
-            )
+            self._answer_now(request.error(reason))
         for feed in self._feeds.values():
             feed.slot.clear()
             feed.sync.clear()
@@ -386,31 +382,21 @@ class GroundingNode(LifecycleNode):
             f'camera {camera}: {what} refused: {exc}', throttle_duration_sec=_WARN_THROTTLE_S
         )
 
-    def _image_handler(self, camera: str) -> Callable[[Image], None]:
+    def _colour_handler(
+        self, camera: str, what: str, convert: Callable[..., Any]
+    ) -> Callable[[Any], None]:
+        """A callback that converts a colour message and drops it into the camera's slot."""
         feed = self._feeds[camera]
 
-        def on_image(msg: Image) -> None:
+        def on_colour(msg: Any) -> None:
             try:
-                rgb = rgb_from_image_msg(msg, max_bytes=self._settings.max_image_bytes)
+                rgb = convert(msg, max_bytes=self._settings.max_image_bytes)
             except GroundingError as exc:
-                self._refuse(camera, 'image', exc)
+                self._refuse(camera, what, exc)
                 return
             feed.slot.put(_captured(rgb, msg.header))
 
-        return on_image
-
-    def _compressed_handler(self, camera: str) -> Callable[[CompressedImage], None]:
-        feed = self._feeds[camera]
-
-        def on_compressed(msg: CompressedImage) -> None:
-            try:
-                rgb = rgb_from_compressed_msg(msg, max_bytes=self._settings.max_image_bytes)
-            except GroundingError as exc:
-                self._refuse(camera, 'compressed image', exc)
-                return
-            feed.slot.put(_captured(rgb, msg.header))
-
-        return on_compressed
+        return on_colour
 
     def _depth_handler(self, camera: str) -> Callable[[Image], None]:
         feed = self._feeds[camera]
@@ -459,11 +445,10 @@ class GroundingNode(LifecycleNode):
             return
         worker = self._worker
         if worker is None:
-            self._answer_now(_refused(request, 'the node is not active'))
+            self._answer_now(request.error('the node is not active'))
         elif not worker.submit(request):
             self._answer_now(
-                _refused(
-                    request,
+                request.error(
                     f'busy: {settings.command_queue_size} commands are already waiting; try again',
                 )
             )
@@ -566,12 +551,6 @@ def _captured(rgb: Any, header: Header) -> CapturedImage:
         stamp=stamp_from_msg(header.stamp),
         frame_id=header.frame_id,
         received_s=time.monotonic(),
-    )
-
-
-def _refused(request: CommandRequest, reason: str) -> GroundingResult:
-    return error_result(
-        reason, request_id=request.request_id, command=request.text, camera=request.camera
     )
 
 

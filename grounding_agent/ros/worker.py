@@ -86,6 +86,12 @@ class CommandRequest:
     request_id: str = ''
     received_s: float = 0.0
 
+    def error(self, reason: str) -> GroundingResult:
+        """The `error` result that answers this command."""
+        return error_result(
+            reason, request_id=self.request_id, command=self.text, camera=self.camera
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class WorkerSettings:
@@ -363,16 +369,7 @@ class InferenceWorker:
                     if captured is None
                     else f'the image from camera {request.camera!r} was refused: {captured}'
                 )
-                self._emit(
-                    error_result(
-                        reason,
-                        request_id=request.request_id,
-                        command=request.text,
-                        camera=request.camera,
-                    ),
-                    None,
-                    None,
-                )
+                self._emit(request.error(reason), None, None)
             return 0.0
         standing_wait = self._step_standing(settings, now)
         if standing_wait == 0.0:
@@ -392,17 +389,11 @@ class InferenceWorker:
                     expired.append(request)
             self._counters.timed_out += len(expired)
         for request in expired:
-            self._emit(
-                error_result(
-                    f'no image from camera {request.camera!r} within '
-                    f'{settings.command_timeout_s:g} s; is the camera publishing?',
-                    request_id=request.request_id,
-                    command=request.text,
-                    camera=request.camera,
-                ),
-                None,
-                None,
+            reason = (
+                f'no image from camera {request.camera!r} within '
+                f'{settings.command_timeout_s:g} s; is the camera publishing?'
             )
+            self._emit(request.error(reason), None, None)
 
     def _next_ready_command(
         self, settings: WorkerSettings, now: float
