@@ -180,7 +180,7 @@ def resolve_hf_model(model_path: str | os.PathLike[str], hf_model: str) -> str:
         return hf_model
     candidate = Path(model_path).resolve().parent / hf_model
     if not Path(hf_model).is_absolute() and candidate.is_dir():
-        return str(candidate)
+        return str(candidate.resolve())
     return hf_model
 
 
