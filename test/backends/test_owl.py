@@ -397,7 +397,7 @@ def test_cuda_requested_without_a_gpu(
 def test_onnx_file_without_sidecar_needs_hf_model(tmp_path: Path) -> None:
     lonely = tmp_path / 'owl.onnx'
     lonely.write_bytes(b'')
-    with pytest.raises(ConfigError, match='options.hf_model'):
+    with pytest.raises(ConfigError, match=r'options\.hf_model'):
         create_backend({'name': 'owlv2', 'model': str(lonely)})
 
 
@@ -408,7 +408,8 @@ def test_interpolated_input_size(
     prediction = backend.predict(camera_image, PHRASES)
     assert prediction.logits.shape == (36, 2)  # 6x6 patches of 8 px
     for detection in backend.detect(camera_image, PHRASES):
-        assert detection.box.x2 <= WIDTH and detection.box.y2 <= HEIGHT
+        assert detection.box.x2 <= WIDTH
+        assert detection.box.y2 <= HEIGHT
 
 
 @pytest.mark.slow
@@ -430,7 +431,8 @@ def test_agent_end_to_end(family: str, make_backend: Callable[..., OwlBackend]) 
         if parsed.target is not None:
             boxes.append(parsed.target.box)
         for x1, y1, x2, y2 in boxes:
-            assert 0 <= x1 <= x2 <= WIDTH and 0 <= y1 <= y2 <= HEIGHT
+            assert 0 <= x1 <= x2 <= WIDTH
+            assert 0 <= y1 <= y2 <= HEIGHT
 
 
 def test_ground_command_runs_on_the_tiny_model(

@@ -10,9 +10,9 @@ import pytest
 # The tiny-model builder lives with the backend tests; share it (and its per-session memo).
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / 'backends'))
 
-from tiny_models import owl_model_dir  # noqa: E402
+from tiny_models import owl_model_dir
 
-from grounding_agent.runtime.onnx_export import EncoderSpec, export_owl_image_encoder  # noqa: E402
+from grounding_agent.runtime.onnx_export import EncoderSpec, export_owl_image_encoder
 
 
 @pytest.fixture(scope='session')

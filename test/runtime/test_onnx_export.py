@@ -130,7 +130,8 @@ def test_backend_on_onnx_matches_backend_on_torch(
     on_onnx = create_backend(
         {'name': family, 'model': str(exported[family][0]), 'options': {'intra_op_threads': 1}}
     )
-    assert isinstance(on_torch, OwlBackend) and isinstance(on_onnx, OwlBackend)
+    assert isinstance(on_torch, OwlBackend)
+    assert isinstance(on_onnx, OwlBackend)
     assert (on_torch.runtime, on_onnx.runtime) == ('torch', 'onnxruntime')
     expected = on_torch.predict(camera_image, PHRASES)
     actual = on_onnx.predict(camera_image, PHRASES)
@@ -171,9 +172,11 @@ def test_export_at_another_input_size(
     assert spec.output_shapes()['pred_boxes'] == (1, 36, 4)
     assert max(compare_with_torch(path).values()) < 1e-3
     backend = create_backend({'name': 'owlv2', 'model': str(path), 'box_threshold': 0.0})
-    assert isinstance(backend, OwlBackend) and backend.image_size == 48
+    assert isinstance(backend, OwlBackend)
+    assert backend.image_size == 48
     for detection in backend.detect(camera_image, PHRASES):
-        assert detection.box.x2 <= WIDTH and detection.box.y2 <= HEIGHT
+        assert detection.box.x2 <= WIDTH
+        assert detection.box.y2 <= HEIGHT
     with pytest.raises(ConfigError, match='exported for 48 px'):
         create_backend({'name': 'owlv2', 'model': str(path), 'options': {'image_size': 32}})
 
