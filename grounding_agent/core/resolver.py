@@ -136,15 +136,29 @@ def _ordinal_words(ordinal: Ordinal) -> str:
 
 
 def _plural(name: str) -> str:
-    if name.endswith(('s', 'x', 'z', 'ch', 'sh')):
+    """English plural of a phrase's last word, for reasons ('cup' -> 'cups'); plurals stay."""
+    if name.endswith('s') and not name.endswith('ss'):
+        return name
+    if name.endswith(('ss', 'x', 'z', 'ch', 'sh')):
         return name + 'es'
     if name.endswith('y') and len(name) > 1 and name[-2] not in 'aeiou':
         return name[:-1] + 'ies'
     return name + 's'
 
 
+def _singular(name: str) -> str:
+    """Undo `_plural` for the phrases a plural query carries ('cubes' -> 'cube')."""
+    if name.endswith('ies'):
+        return name[:-3] + 'y'
+    if name.endswith(('sses', 'xes', 'zes', 'ches', 'shes')):
+        return name[:-2]
+    if name.endswith('s') and not name.endswith('ss'):
+        return name[:-1]
+    return name
+
+
 def _counted(count: int, name: str) -> str:
-    return f'{count} {name if count == 1 else _plural(name)}'
+    return f'{count} {_singular(name) if count == 1 else _plural(name)}'
 
 
 def _ref_name(ref: ObjectRef) -> str:
@@ -310,14 +324,19 @@ class _Scene:
 
     def _score_attributes(self, ref: ObjectRef, pool: Sequence[Detection]) -> list[_Candidate]:
         sizes = self._size_scores(ref, pool)
+        shape = SHAPE_NOUNS.get(ref.shape, ref.shape) if ref.shape else None
+        if shape is not None and SHAPE_NOUNS.get(ref.noun or '') == shape:
+            # The shape is the noun's own ('cube', 'mug'): the detector was asked for exactly
+            # that and its score already says how well the box fits; checking it again would
+            # count the shape twice.
+            shape = None
         candidates = []
         for detection, size in zip(pool, sizes):
             parts: list[tuple[str, float]] = []
             if ref.colour:
                 colour = COLOUR_SYNONYMS.get(ref.colour, ref.colour)
                 parts.append((colour, _judged(detection.attributes, colour, COLOURS)))
-            if ref.shape:
-                shape = SHAPE_NOUNS.get(ref.shape, ref.shape)
+            if shape is not None:
                 parts.append((shape, _judged(detection.attributes, shape, _SHAPE_CLASSES)))
             if size is not None:
                 parts.append(size)

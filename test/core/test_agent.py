@@ -328,3 +328,53 @@ def test_ground_command_bad_input_prints_an_error_and_exits_2(
     assert result.status is ResultStatus.ERROR
     assert result.reason.startswith(reason)
     assert result.command == 'find the red cube'
+
+
+# -- the whole path with the weight-free backend ------------------------------------------------
+
+RED_X, GREEN_X, BLUE_X = 40.0, 160.0, 300.0
+
+
+@pytest.fixture(scope='module')
+def cube_row_agent() -> tuple[GroundingAgent, Frame]:
+    """color_shape on a drawn row: red cube, larger green cube, small blue cube."""
+    from grounding_agent.backends import BackendConfig, create_backend
+
+    image = np.full((240, 400, 3), 200, dtype=np.uint8)
+    image[120:171, 40:91] = (220, 30, 30)
+    image[110:171, 160:221] = (30, 160, 40)
+    image[130:171, 300:341] = (30, 60, 220)
+    agent = GroundingAgent(create_backend(BackendConfig(name='color_shape')))
+    return agent, Frame(image=image)
+
+
+@pytest.mark.parametrize(
+    ('command', 'status', 'answer', 'target_x'),
+    [
+        ('how many cubes are there?', ResultStatus.ANSWERED, 3, None),
+        ('is there a yellow cube?', ResultStatus.ANSWERED, False, None),
+        ('is the red cube left of the blue cube?', ResultStatus.ANSWERED, True, RED_X),
+        ('is the blue cube left of the red cube?', ResultStatus.ANSWERED, False, BLUE_X),
+        ('what is left of the blue cube?', ResultStatus.ANSWERED, 'red cube, green cube', None),
+        ('which cube is the largest?', ResultStatus.ANSWERED, 'the largest cube', GREEN_X),
+        ('find the second cube from the left', ResultStatus.GROUNDED, None, GREEN_X),
+        ('find the cube between the red cube and the blue cube', ResultStatus.GROUNDED, None,
+         GREEN_X),
+        ('find the small cube', ResultStatus.GROUNDED, None, BLUE_X),
+        ('find the cube closest to the blue cube', ResultStatus.GROUNDED, None, GREEN_X),
+        ('find the red cube right of the blue cube', ResultStatus.REJECTED, None, None),
+        ('find the cube left of the laptop', ResultStatus.REJECTED, None, None),
+        ('find the cube', ResultStatus.AMBIGUOUS, None, None),
+    ],
+)  # fmt: skip
+def test_commands_end_to_end_with_color_shape(
+    cube_row_agent: tuple[GroundingAgent, Frame],
+    command: str,
+    status: ResultStatus,
+    answer: object,
+    target_x: float | None,
+) -> None:
+    agent, frame = cube_row_agent
+    result = checked(agent.handle_command(command, frame))
+    assert (result.status, result.answer) == (status, answer), result.reason
+    assert (result.target.box[0] if result.target else None) == target_x

@@ -281,11 +281,33 @@ def test_backend_without_attributes_is_trusted_on_the_whole_phrase() -> None:
     assert result.target.score == pytest.approx(0.7)
 
 
-def test_shape_is_checked_against_the_shape_class() -> None:
-    ball = seen('ball', (100, 100, 140, 140), sphere=0.2, cube=0.9)
-    result = resolve(ask(QueryKind.LOCATE, ref('ball', shape='ball')), by_phrase(ball))
+def test_shape_adjective_is_checked_against_the_shape_class() -> None:
+    # 'the round object': the shape is not the noun, so the backend's shape judgement counts.
+    blob = seen('round object', (100, 100, 140, 140), sphere=0.2, cube=0.9)
+    target = ObjectRef(phrase='round object', noun='object', shape='ball')
+    result = resolve(ask(QueryKind.LOCATE, target), by_phrase(blob))
     assert result.status is ResultStatus.REJECTED
     assert '(sphere 0.20)' in result.reason
+
+
+def test_shape_of_the_noun_itself_is_not_counted_twice() -> None:
+    # The detector was asked for 'cube' and scored the box for it already.
+    cube = seen('cube', (100, 100, 140, 140), 0.8, cube=0.8, red=0.9)
+    result = resolve(ask(QueryKind.LOCATE, ref('cube', shape='cube')), by_phrase(cube))
+    assert result.target is not None
+    assert result.target.score == pytest.approx(0.8)
+
+
+@pytest.mark.parametrize(
+    ('phrase', 'count', 'reason'),
+    [('cup', 2, 'counted 2 cups'), ('cups', 2, 'counted 2 cups'), ('boxes', 1, 'counted 1 box'),
+     ('glass', 3, 'counted 3 glasses'), ('battery', 2, 'counted 2 batteries'),
+     ('cubes', 1, 'counted 1 cube')],
+)  # fmt: skip
+def test_count_reason_reads_as_english(phrase: str, count: int, reason: str) -> None:
+    found = [seen(phrase, (x, 200, x + 50, 250)) for x in (60, 260, 460)[:count]]
+    result = resolve(ask(QueryKind.COUNT, ref(phrase, plural=True)), by_phrase(*found))
+    assert result.reason == reason
 
 
 def test_nested_relations_resolve_the_anchor_first() -> None:
