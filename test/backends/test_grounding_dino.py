@@ -247,3 +247,31 @@ def test_empty_model_means_the_default_model() -> None:
     else:
         message = loaded.config.model
     assert DEFAULT_MODEL in message
+
+
+ALLOWED_STATUSES = {'grounded', 'rejected', 'ambiguous', 'answered'}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    'command', ['find the red cube', 'find the red mug left of the laptop', 'how many cubes?']
+)
+def test_agent_end_to_end_gives_a_valid_result(
+    backend: GroundingDinoBackend, camera_image: np.ndarray, command: str
+) -> None:
+    from grounding_agent.core.agent import GroundingAgent
+    from grounding_agent.core.config import ResolverConfig
+    from grounding_agent.core.result import GroundingResult
+    from grounding_agent.core.types import Frame
+
+    result = GroundingAgent(backend, ResolverConfig()).handle_command(
+        command, Frame(image=camera_image), request_id='7'
+    )
+    assert GroundingResult.from_json(result.to_json()) == result
+    assert result.status.value in ALLOWED_STATUSES, result.reason
+    assert (result.request_id, result.backend) == ('7', 'grounding_dino')
+    targets = [result.target] if result.target is not None else []
+    for target in targets + list(result.candidates):
+        x1, y1, x2, y2 = target.box
+        assert 0.0 <= x1 <= x2 <= WIDTH
+        assert 0.0 <= y1 <= y2 <= HEIGHT

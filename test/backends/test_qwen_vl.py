@@ -349,3 +349,59 @@ def test_empty_model_means_the_default_model() -> None:
     else:
         message = loaded.config.model
     assert DEFAULT_MODEL in message
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('command', ['find the red cube', 'is there a blue mug?'])
+def test_agent_with_random_generation_never_raises(
+    backend: QwenVlBackend, camera_image: np.ndarray, command: str
+) -> None:
+    from grounding_agent.core.agent import GroundingAgent
+    from grounding_agent.core.config import ResolverConfig
+    from grounding_agent.core.result import GroundingResult
+    from grounding_agent.core.types import Frame
+
+    result = GroundingAgent(backend, ResolverConfig()).handle_command(
+        command, Frame(image=camera_image)
+    )
+    assert GroundingResult.from_json(result.to_json()) == result
+    assert result.status.value in {'grounded', 'rejected', 'ambiguous', 'answered', 'error'}
+    if result.status.value == 'error':
+        # An unreadable reply: the reason quotes what the model said.
+        assert repr(reply_excerpt(backend.last_reply_text)) in result.reason
+    if result.target is not None:
+        x1, y1, x2, y2 = result.target.box
+        assert 0.0 <= x1 <= x2 <= WIDTH
+        assert 0.0 <= y1 <= y2 <= HEIGHT
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(('verify_threshold', 'status'), [(0.0, 'grounded'), (1.0, 'rejected')])
+def test_agent_confirms_or_rejects_the_winner_with_the_real_verify(
+    monkeypatch: pytest.MonkeyPatch,
+    backend: QwenVlBackend,
+    camera_image: np.ndarray,
+    verify_threshold: float,
+    status: str,
+) -> None:
+    from grounding_agent.core.agent import GroundingAgent
+    from grounding_agent.core.config import ResolverConfig
+    from grounding_agent.core.types import Frame
+
+    # Detection gets a known reply; verification runs the real (random) model, whose P(yes)
+    # lies strictly between 0 and 1, so the threshold alone decides.
+    reply = {
+        'qwen2_5_vl': '[{"bbox_2d": [21, 14, 63, 42], "label": "red cube"}]',
+        'qwen3_vl': '[{"bbox_2d": [250, 250, 750, 750], "label": "red cube"}]',
+    }[backend.family.model_type]
+    _reply_with(monkeypatch, backend, reply)
+    config = ResolverConfig(verify_threshold=verify_threshold)
+    result = GroundingAgent(backend, config).handle_command(
+        'find the red cube', Frame(image=camera_image)
+    )
+    assert result.status.value == status, result.reason
+    if status == 'grounded':
+        assert result.target is not None
+        assert result.target.box == pytest.approx([20.0, 12.0, 60.0, 36.0])
+    else:
+        assert 'verif' in result.reason
