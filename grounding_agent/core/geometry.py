@@ -7,6 +7,7 @@ camera optical frame (x right, y down, z forward), metres.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -19,6 +20,7 @@ __all__ = [
     'metric_size',
     'point_from_depth',
     'scaled_intrinsics',
+    'usable_intrinsics',
     'with_points',
 ]
 
@@ -30,6 +32,14 @@ CENTRAL_FRACTION = 0.5
 # what 640x480 RGB-D cameras have (~56 degrees horizontal field of view). Used only to turn
 # pixel sizes into metres for normalising 3D distances, never to place a point.
 NOMINAL_FOCAL_PX = 600.0
+
+
+def usable_intrinsics(intrinsics: CameraIntrinsics | None) -> bool:
+    """Whether `intrinsics` can place points: finite values and positive focal lengths."""
+    if intrinsics is None:
+        return False
+    values = (intrinsics.fx, intrinsics.fy, intrinsics.cx, intrinsics.cy)
+    return all(math.isfinite(v) for v in values) and intrinsics.fx > 0 and intrinsics.fy > 0
 
 
 def scaled_intrinsics(intrinsics: CameraIntrinsics, width: int, height: int) -> CameraIntrinsics:
@@ -85,7 +95,8 @@ def point_from_depth(
 
 def with_points(detections: Sequence[Detection], frame: Frame) -> list[Detection]:
     """`detections` with `point` filled from the frame's depth (unchanged without depth)."""
-    if frame.depth is None or frame.intrinsics is None:
+    if frame.depth is None or frame.intrinsics is None or not usable_intrinsics(frame.intrinsics):
+        # Without a usable camera model depth cannot be placed; relations fall back to 2D.
         return list(detections)
     size = (frame.width, frame.height)
     filled = []
@@ -100,12 +111,13 @@ def metric_size(
 ) -> tuple[float, float] | None:
     """(width, height) in metres of the box at the detection's depth; None without a point.
 
-    Without intrinsics the focal length is assumed to be NOMINAL_FOCAL_PX.
+    Without (usable) intrinsics the focal length is assumed to be NOMINAL_FOCAL_PX.
     """
     if detection.point is None:
         return None
     z = abs(detection.point[2])
-    fx = intrinsics.fx if intrinsics is not None else NOMINAL_FOCAL_PX
-    fy = intrinsics.fy if intrinsics is not None else NOMINAL_FOCAL_PX
+    known = intrinsics is not None and usable_intrinsics(intrinsics)
+    fx = intrinsics.fx if intrinsics is not None and known else NOMINAL_FOCAL_PX
+    fy = intrinsics.fy if intrinsics is not None and known else NOMINAL_FOCAL_PX
     # A one-pixel floor keeps degenerate (zero-width) boxes from producing zero sizes.
     return (max(detection.box.width, 1.0) * z / fx, max(detection.box.height, 1.0) * z / fy)

@@ -17,7 +17,7 @@ from typing import Any
 
 from grounding_agent.core.config import ResolverConfig
 from grounding_agent.core.errors import CommandError
-from grounding_agent.core.geometry import metric_size, scaled_intrinsics
+from grounding_agent.core.geometry import metric_size, scaled_intrinsics, usable_intrinsics
 from grounding_agent.core.relations import (
     SUPERLATIVE_RELATIONS,
     rank_ordinal,
@@ -533,7 +533,7 @@ class Resolver:
             raise CommandError('the command names no object to look for')
         intrinsics = (
             scaled_intrinsics(frame.intrinsics, frame.width, frame.height)
-            if frame.intrinsics is not None
+            if frame.intrinsics is not None and usable_intrinsics(frame.intrinsics)
             else None
         )
         scene = _Scene(self.config, detections_by_phrase, intrinsics)

@@ -97,6 +97,36 @@ def test_depth_gives_the_target_a_point() -> None:
 
 
 @pytest.mark.parametrize(
+    'depth',
+    [
+        np.full((480, 640), np.nan, dtype=np.float32),  # no valid depth at all
+        np.full((480, 640, 3), 0.9, dtype=np.float32),  # not a depth image
+        np.zeros((0, 0), dtype=np.float32),  # empty
+    ],
+)
+def test_unusable_depth_falls_back_to_2d(depth: np.ndarray) -> None:
+    frame = Frame(image=IMAGE, depth=depth, intrinsics=CAMERA)
+    result = checked(
+        GroundingAgent(ScriptedBackend(SCRIPT)).resolve_query(MUG_LEFT_OF_LAPTOP, frame)
+    )
+    assert result.status is ResultStatus.GROUNDED
+    assert result.target is not None
+    assert result.target.point is None
+
+
+def test_broken_intrinsics_fall_back_to_2d() -> None:
+    broken = CameraIntrinsics(fx=0.0, fy=0.0, cx=320.0, cy=240.0, width=640, height=480)
+    depth = np.full((480, 640), 0.9, dtype=np.float32)
+    frame = Frame(image=IMAGE, depth=depth, intrinsics=broken)
+    result = checked(
+        GroundingAgent(ScriptedBackend(SCRIPT)).resolve_query(MUG_LEFT_OF_LAPTOP, frame)
+    )
+    assert result.status is ResultStatus.GROUNDED
+    assert result.target is not None
+    assert result.target.point is None
+
+
+@pytest.mark.parametrize(
     ('probability', 'status', 'calls'),
     [
         (0.9, ResultStatus.GROUNDED, 1),
