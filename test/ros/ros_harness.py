@@ -88,12 +88,12 @@ class ScriptedTestBackend(Backend):
 
 
 def scene_image(width: int = 320, height: int = 240) -> npt.NDArray[np.uint8]:
-    """A plain grey table with a red square (left) and a blue disc (right)."""
+    """A plain grey table seen from above: a red cube (left) and a blue cube (right)."""
     import cv2
 
     image = np.full((height, width, 3), 200, dtype=np.uint8)
     cv2.rectangle(image, (40, 80), (100, 140), (220, 30, 30), -1)
-    cv2.circle(image, (230, 110), 30, (30, 60, 220), -1)
+    cv2.rectangle(image, (200, 80), (260, 140), (30, 60, 220), -1)
     return image
 
 

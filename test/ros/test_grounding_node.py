@@ -399,17 +399,24 @@ def test_debug_image_is_drawn_for_a_subscriber(ros: RosHarness) -> None:
 def test_end_to_end_with_color_shape_on_a_generated_scene(ros: RosHarness) -> None:
     # Default sensor-data (best effort) image QoS, as on a robot.
     _, peer = started(ros, **{'backend.name': 'color_shape', 'image_qos': 'sensor_data'})
-    peer.send_image(scene_image(), stamp=Stamp(sec=90))
-    peer.send_command(command('find the red cube', 'red'))
-    peer.send_command(command('find the blue ball', 'blue'))
-    peer.send_command(command('find the green cup', 'green'))
-    results = by_id(peer.wait_results(3))
-    red, blue, green = results['red'], results['blue'], results['green']
-    assert red.status is ResultStatus.GROUNDED
-    assert red.target is not None
-    assert red.target.to_box().iou(RED_BOX) > 0.7
-    assert blue.status is ResultStatus.GROUNDED
-    assert blue.target is not None
-    assert blue.target.to_box().iou(Box(200, 80, 260, 140)) > 0.6
+    peer.send_image(scene_image(), stamp=Stamp(sec=1700000000, nanosec=500), frame_id='cam')
+    peer.send_command(command('find the cube left of the blue cube', 'left'))
+    peer.send_command(command('find the green cube', 'green'))
+    peer.send_command(command('is the red cube left of the blue cube?', 'ask'))
+    peer.send_command('find the red cube')  # plain text, as in docs/ros_interface.md
+    results = by_id(peer.wait_results(4))
+    left, green, ask = results['left'], results['green'], results['ask']
+    assert left.status is ResultStatus.GROUNDED
+    assert left.target is not None
+    assert left.target.to_box().iou(RED_BOX) > 0.8
+    assert [r.relation for r in left.relations] == ['left_of']
     assert green.status is ResultStatus.REJECTED
-    assert all(r.backend == 'color_shape' and r.stamp.sec == 90 for r in results.values())
+    assert 'green' in green.reason
+    assert (ask.status, ask.answer) == (ResultStatus.ANSWERED, True)
+    assert all(r.backend == 'color_shape' for r in results.values())
+    assert all((r.stamp.sec, r.stamp.nanosec) == (1700000000, 500) for r in results.values())
+    plain = results['']
+    assert plain.status is ResultStatus.GROUNDED
+    assert plain.target is not None
+    assert plain.target.to_box().iou(RED_BOX) > 0.8
+    print('example answers:', plain.to_json(), left.to_json(), sep='\n')

@@ -1,0 +1,67 @@
+"""`grounding-agent node --ros-args ...`: it answers; Ctrl-C ends it cleanly."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+
+import pytest
+
+pytest.importorskip('rclpy')
+
+from ros_harness import RosHarness, scene_image, wait_for
+
+pytestmark = [pytest.mark.ros, pytest.mark.slow]
+
+
+def test_cli_node_answers_a_command_and_stops_on_sigint(ros: RosHarness) -> None:
+    prefix = f'{ros.prefix}cli'
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            '-m',
+            'grounding_agent.cli',
+            'node',
+            '--ros-args',
+            '-r',
+            f'__ns:={prefix}',
+            '-p',
+            f'planner_topic:={prefix}/planner',
+            '-p',
+            f'camera.front.image_topic:={prefix}/front/image',
+            '-p',
+            'image_qos:=reliable',
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=dict(os.environ),
+    )
+    try:
+        ros.prefix = prefix  # the peer talks to the process's topics
+        peer = ros.peer()
+        # Model-free start-up still imports rclpy, numpy and OpenCV: allow for a busy machine.
+        assert wait_for(
+            lambda: (
+                peer.images['front'].get_subscription_count() > 0
+                and peer.commands.get_subscription_count() > 0
+            ),
+            timeout=90.0,
+        ), 'the node process never subscribed'
+        peer.send_image(scene_image())
+        peer.send_command(json.dumps({'text': 'find the red cube', 'request_id': 'cli'}))
+        (result,) = peer.wait_results(1, timeout=60.0)
+        assert (result.request_id, result.status.value) == ('cli', 'grounded')
+        assert result.backend == 'color_shape'
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            _, stderr = process.communicate(timeout=30.0)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            _, stderr = process.communicate()
+    assert process.returncode == 0, stderr
+    assert 'Traceback' not in stderr, stderr
