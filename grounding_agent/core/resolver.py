@@ -313,7 +313,13 @@ class _Scene:
                 result.failure = self._relation_failure(judged)
                 return result
         current.sort(key=lambda c: c.score, reverse=True)
-        result.matches = [c for c in current if c.score >= self.config.accept_threshold]
+        # Two boxes on one physical object (a backend without NMS) are one match, not an
+        # ambiguity and not two in a count: keep the better-scoring box.
+        distinct: list[_Candidate] = []
+        for candidate in current:
+            if not any(candidate.is_same_object(kept) for kept in distinct):
+                distinct.append(candidate)
+        result.matches = [c for c in distinct if c.score >= self.config.accept_threshold]
         if not result.matches:
             result.failure = self._acceptance_failure(current[0])
             return result

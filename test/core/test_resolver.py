@@ -212,6 +212,21 @@ def test_ambiguous_lists_every_close_candidate() -> None:
     assert result.target is None
 
 
+# Two boxes on one physical object, as a backend without NMS may report.
+MUG_TWICE = by_phrase(MUG_LEFT, seen('red mug', (102, 201, 161, 262), 0.89, red=0.92))
+
+
+def test_two_boxes_on_one_object_are_grounded_not_ambiguous() -> None:
+    result = resolve(ask(QueryKind.LOCATE, ref('red mug')), MUG_TWICE)
+    assert result.status is ResultStatus.GROUNDED
+    assert result.target is not None
+    assert result.target.box == MUG_LEFT.box.to_list()
+
+
+def test_two_boxes_on_one_object_count_once() -> None:
+    assert resolve(ask(QueryKind.COUNT, ref('red mug')), MUG_TWICE).answer == 1
+
+
 def test_ambiguity_margin_decides_between_close_candidates() -> None:
     slightly_better = seen('red mug', (560, 200, 620, 260), 0.93, red=0.92)
     detections = by_phrase(MUG_LEFT, slightly_better)
