@@ -13,7 +13,7 @@ import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from itertools import combinations, product
-from typing import Any
+from typing import Any, TypeVar
 
 from grounding_agent.core.config import ResolverConfig
 from grounding_agent.core.errors import CommandError
@@ -98,6 +98,7 @@ RELATION_WORDS: Mapping[Relation, str] = {
     Relation.INSIDE: 'inside',
 }
 
+_T = TypeVar('_T')
 _SHAPE_CLASSES = frozenset(SHAPE_NOUNS.values())
 _NTH = ('first', 'second', 'third', 'fourth', 'fifth', 'sixth', 'seventh', 'eighth', 'ninth')
 _ORDER_WORDS = {
@@ -256,7 +257,6 @@ class _Resolution:
     matches: list[_Candidate] = field(default_factory=list)  # every threshold passed, best first
     selected: list[_Candidate] = field(default_factory=list)  # matches after the ordinal
     failure: str = ''  # why `selected` is empty, in words
-    anchor_failure: bool = False  # the failure is an anchor's, not this object's
 
 
 class _Scene:
@@ -304,7 +304,7 @@ class _Scene:
             anchors = [self.resolve(anchor) for anchor in constraint.anchors]
             missing = self.missing_anchor(constraint, anchors)
             if missing:
-                result.failure, result.anchor_failure = missing, True
+                result.failure = missing
                 return result
             checks = self.check(constraint, current, anchors)
             judged = [replace(c, checks=(*c.checks, k)) for c, k in zip(current, checks)]
@@ -312,14 +312,10 @@ class _Scene:
             if not current:
                 result.failure = self._relation_failure(judged)
                 return result
-        current.sort(key=lambda c: c.score, reverse=True)
         # Two boxes on one physical object (a backend without NMS) are one match, not an
         # ambiguity and not two in a count: keep the better-scoring box.
-        distinct: list[_Candidate] = []
-        for candidate in current:
-            if not any(candidate.is_same_object(kept) for kept in distinct):
-                distinct.append(candidate)
-        result.matches = [c for c in distinct if c.score >= self.config.accept_threshold]
+        current = _distinct(current, lambda c: (c.detection.box, c.score))
+        result.matches = [c for c in current if c.score >= self.config.accept_threshold]
         if not result.matches:
             result.failure = self._acceptance_failure(current[0])
             return result
@@ -752,11 +748,9 @@ def _what(context: _Context, scene: _Scene) -> GroundingResult:
         missing = scene.missing_anchor(constraint, anchors)
         if missing:
             return context.result(ResultStatus.REJECTED, missing)
-    pool = _distinct(
-        [*scene.by_phrase.get(GENERIC_PHRASE, ()), *scene.by_phrase.get(target.phrase, ())]
-        if target.phrase and target.phrase != GENERIC_PHRASE
-        else list(scene.by_phrase.get(GENERIC_PHRASE, ()))
-    )
+    phrases = [p for p in dict.fromkeys((GENERIC_PHRASE, target.phrase)) if p]
+    found = [d for phrase in phrases for d in scene.by_phrase.get(phrase, ())]
+    pool = _distinct(found, lambda d: (d.box, d.score))
     resolution = scene.resolve(target, pool=pool)
     asked = ' and '.join(
         f'{RELATION_WORDS[c.relation]} the {_describe_anchors(c)}' for c in target.relations
@@ -779,10 +773,13 @@ def _what(context: _Context, scene: _Scene) -> GroundingResult:
     )
 
 
-def _distinct(detections: Sequence[Detection]) -> list[Detection]:
-    """One detection per physical object (the best-scoring of boxes that coincide)."""
-    kept: list[Detection] = []
-    for detection in sorted(detections, key=lambda d: d.score, reverse=True):
-        if all(detection.box.iou(other.box) < SAME_OBJECT_IOU for other in kept):
-            kept.append(detection)
+def _distinct(items: Sequence[_T], box_and_score: Callable[[_T], tuple[Box, float]]) -> list[_T]:
+    """One item per physical object, best score first: of boxes that coincide, the best one."""
+    kept: list[_T] = []
+    kept_boxes: list[Box] = []
+    for item in sorted(items, key=lambda i: box_and_score(i)[1], reverse=True):
+        box = box_and_score(item)[0]
+        if all(box.iou(other) < SAME_OBJECT_IOU for other in kept_boxes):
+            kept.append(item)
+            kept_boxes.append(box)
     return kept
