@@ -2,33 +2,62 @@
 
 The command parser, the `color_shape` backend and the speech grammar are all generated from these
 tables, so they cannot drift apart. Words not listed here are not errors: they stay in the phrase
-handed to the model.
+handed to the model. Every table maps a lower-case phrase (one or more words separated by single
+spaces) to its meaning; the parser matches longer phrases before shorter ones.
 """
 
 from __future__ import annotations
 
 from types import MappingProxyType
 
-from grounding_agent.core.types import OrdinalOrder, Relation
+from grounding_agent.core.types import OrdinalOrder, QueryKind, Relation
 
 __all__ = [
+    'ATTRIBUTE_PHRASES',
+    'CAMERA_REFERENCES',
+    'CLOTHING_NOUNS',
     'COLOURS',
+    'COLOUR_NOUNS',
     'COLOUR_SYNONYMS',
+    'COMPARATIVES',
+    'CONTRACTIONS',
+    'COPULAS',
+    'DESCRIPTIVE_WORDS',
+    'DETERMINERS',
+    'FILLER_PHRASES',
+    'GENERIC_NOUNS',
+    'IRREGULAR_PLURALS',
+    'LEADING_FILLERS',
+    'NEGATIONS',
+    'NOT_NOUNS',
     'NUMBER_WORDS',
     'ORDINAL_WORDS',
+    'PARTICIPLES',
+    'PLURAL_DETERMINERS',
+    'POSITION_PHRASES',
+    'QUESTION_PHRASES',
     'RELATION_PHRASES',
+    'RELATIVE_PRONOUNS',
     'SHAPE_NOUNS',
+    'SINGULAR_NOUNS_IN_S',
     'SIZES',
     'SIZE_SYNONYMS',
     'SUPERLATIVES',
     'VERB_PHRASES',
+    'vocabulary_words',
 ]
+
+# The tables below are kept one topic per line on purpose: they are read far more than edited.
+# fmt: off
 
 # Basic colour terms (Berlin & Kay's eleven); the color_shape backend names exactly these.
 COLOURS: tuple[str, ...] = (
-    'red', 'orange', 'yellow', 'green', 'blue', 'purple', 'pink', 'brown', 'black', 'white', 'gray',
+    'red', 'orange', 'yellow', 'green', 'blue', 'purple', 'pink', 'brown', 'black', 'white',
+    'gray',
 )
 COLOUR_SYNONYMS = MappingProxyType({'grey': 'gray', 'violet': 'purple', 'cyan': 'blue'})
+# Colour words that also name an object: 'pick up the orange' means the fruit.
+COLOUR_NOUNS: frozenset[str] = frozenset({'orange'})
 
 SIZES: tuple[str, ...] = ('small', 'large')
 SIZE_SYNONYMS = MappingProxyType(
@@ -57,6 +86,16 @@ VERB_PHRASES = MappingProxyType(
         'grasp': 'grab', 'take': 'grab', 'fetch': 'grab', 'bring me': 'grab', 'go to': 'go_to',
         'move to': 'go_to', 'drive to': 'go_to', 'navigate to': 'go_to', 'look at': 'look_at',
         'face': 'look_at',
+        # Paraphrases operators type.
+        'find me': 'find', 'look for': 'find', 'search for': 'find', 'identify': 'find',
+        'highlight': 'find', 'where': 'where', 'where can i find': 'where',
+        'point out': 'point_to', 'indicate': 'point_to',
+        'pick out': 'pick_up', 'give me': 'grab', 'hand me': 'grab', 'pass me': 'grab',
+        'bring': 'grab', 'get me': 'grab',
+        'keep tracking': 'track', 'start tracking': 'track', 'watch': 'track',
+        'keep an eye on': 'track',
+        'head to': 'go_to', 'walk to': 'go_to', 'approach': 'go_to', 'go over to': 'go_to',
+        'turn to': 'look_at', 'look towards': 'look_at', 'look toward': 'look_at',
     }
 )
 
@@ -82,6 +121,18 @@ RELATION_PHRASES = MappingProxyType(
         'farthest from': Relation.FARTHEST_FROM, 'furthest from': Relation.FARTHEST_FROM,
         'inside': Relation.INSIDE, 'in': Relation.INSIDE, 'within': Relation.INSIDE,
         'inside of': Relation.INSIDE,
+        # Paraphrases.
+        'on the left side of': Relation.LEFT_OF, 'to the left side of': Relation.LEFT_OF,
+        'on the right side of': Relation.RIGHT_OF, 'to the right side of': Relation.RIGHT_OF,
+        'directly above': Relation.ABOVE, 'upon': Relation.ON,
+        'directly below': Relation.BELOW, 'right behind': Relation.BEHIND,
+        'directly behind': Relation.BEHIND, 'right in front of': Relation.IN_FRONT_OF,
+        'directly in front of': Relation.IN_FRONT_OF, 'right next to': Relation.NEXT_TO,
+        'adjacent to': Relation.NEXT_TO,
+        'closer to': Relation.CLOSEST_TO, 'nearer to': Relation.CLOSEST_TO,
+        'farther from': Relation.FARTHEST_FROM, 'further from': Relation.FARTHEST_FROM,
+        'farthest away from': Relation.FARTHEST_FROM, 'furthest away from': Relation.FARTHEST_FROM,
+        'in between': Relation.BETWEEN,
     }
 )
 
@@ -89,10 +140,14 @@ ORDINAL_WORDS = MappingProxyType(
     {
         'first': 1, 'second': 2, 'third': 3, 'fourth': 4, 'fifth': 5, 'sixth': 6,
         '1st': 1, '2nd': 2, '3rd': 3, '4th': 4, '5th': 5, '6th': 6, 'last': -1,
+        'seventh': 7, 'eighth': 8, 'ninth': 9, 'tenth': 10,
+        'second to last': -2, 'second last': -2, 'next to last': -2, 'last but one': -2,
+        'third to last': -3, 'third last': -3,
     }
 )
 
-# Superlative adjective -> ordering (the candidate ranked first in that order).
+# Superlative adjective -> ordering (the candidate ranked first in that order). 'left', 'top' and
+# friends act the same way in front of a noun: 'the left cup' is the leftmost one.
 SUPERLATIVES = MappingProxyType(
     {
         'leftmost': OrdinalOrder.LEFT, 'rightmost': OrdinalOrder.RIGHT,
@@ -103,10 +158,228 @@ SUPERLATIVES = MappingProxyType(
         'farthest': OrdinalOrder.FARTHEST, 'furthest': OrdinalOrder.FARTHEST,
         'largest': OrdinalOrder.LARGEST, 'biggest': OrdinalOrder.LARGEST,
         'smallest': OrdinalOrder.SMALLEST, 'tiniest': OrdinalOrder.SMALLEST,
+        'left-most': OrdinalOrder.LEFT, 'right-most': OrdinalOrder.RIGHT,
+        'left': OrdinalOrder.LEFT, 'right': OrdinalOrder.RIGHT, 'top': OrdinalOrder.TOP,
+        'bottom': OrdinalOrder.BOTTOM, 'upper': OrdinalOrder.TOP,
+    }
+)
+
+# Comparatives: 'which cup is closer?', 'the bigger box'. They order candidates like superlatives.
+COMPARATIVES = MappingProxyType(
+    {
+        'closer': OrdinalOrder.NEAREST, 'nearer': OrdinalOrder.NEAREST,
+        'farther': OrdinalOrder.FARTHEST, 'further': OrdinalOrder.FARTHEST,
+        'bigger': OrdinalOrder.LARGEST, 'larger': OrdinalOrder.LARGEST,
+        'smaller': OrdinalOrder.SMALLEST, 'higher': OrdinalOrder.TOP, 'lower': OrdinalOrder.BOTTOM,
+        'more to the left': OrdinalOrder.LEFT, 'more to the right': OrdinalOrder.RIGHT,
+        'further left': OrdinalOrder.LEFT, 'further right': OrdinalOrder.RIGHT,
     }
 )
 
 NUMBER_WORDS = MappingProxyType(
     {'zero': 0, 'one': 1, 'two': 2, 'three': 3, 'four': 4, 'five': 5, 'six': 6, 'seven': 7,
-     'eight': 8, 'nine': 9, 'ten': 10}
+     'eight': 8, 'nine': 9, 'ten': 10, 'eleven': 11, 'twelve': 12, 'a couple of': 2, 'both': 2}
 )
+
+# Where a candidate sits in the row, after the noun: (order, counted_from). 'the second cup from
+# the left' counts from that side (so 'the last cup from the left' is the rightmost one); 'the last
+# cup on the right' names the end of the row on that side (the rightmost one).
+POSITION_PHRASES = MappingProxyType(
+    {
+        'from the left': (OrdinalOrder.LEFT, True), 'from left': (OrdinalOrder.LEFT, True),
+        'counting from the left': (OrdinalOrder.LEFT, True),
+        'from the right': (OrdinalOrder.RIGHT, True), 'from right': (OrdinalOrder.RIGHT, True),
+        'counting from the right': (OrdinalOrder.RIGHT, True),
+        'from the top': (OrdinalOrder.TOP, True), 'from the bottom': (OrdinalOrder.BOTTOM, True),
+        'from the front': (OrdinalOrder.NEAREST, True),
+        'from the back': (OrdinalOrder.FARTHEST, True),
+        'on the left': (OrdinalOrder.LEFT, False), 'to the left': (OrdinalOrder.LEFT, False),
+        'at the left': (OrdinalOrder.LEFT, False), 'on the far left': (OrdinalOrder.LEFT, False),
+        'on the left side': (OrdinalOrder.LEFT, False),
+        'on the left-hand side': (OrdinalOrder.LEFT, False),
+        'on the right': (OrdinalOrder.RIGHT, False), 'to the right': (OrdinalOrder.RIGHT, False),
+        'at the right': (OrdinalOrder.RIGHT, False),
+        'on the far right': (OrdinalOrder.RIGHT, False),
+        'on the right side': (OrdinalOrder.RIGHT, False),
+        'on the right-hand side': (OrdinalOrder.RIGHT, False),
+        'at the top': (OrdinalOrder.TOP, False), 'on top': (OrdinalOrder.TOP, False),
+        'at the bottom': (OrdinalOrder.BOTTOM, False),
+        'in front': (OrdinalOrder.NEAREST, False), 'at the front': (OrdinalOrder.NEAREST, False),
+        'in the front': (OrdinalOrder.NEAREST, False),
+        'at the back': (OrdinalOrder.FARTHEST, False),
+        'in the back': (OrdinalOrder.FARTHEST, False),
+    }
+)
+
+# What 'closest to the camera' is closest to: the viewer, not an object to detect. A relation
+# of nearness to one of these becomes an ordering (nearest / farthest first).
+CAMERA_REFERENCES: tuple[str, ...] = ('the camera', 'camera', 'me', 'you', 'us', 'the viewer')
+
+# Words that start a question. Only honoured at the start of a command; later in a sentence
+# 'is there' or 'do you see' are fillers ('how many cups are there').
+QUESTION_PHRASES = MappingProxyType(
+    {
+        'how many': QueryKind.COUNT, 'count': QueryKind.COUNT, 'count how many': QueryKind.COUNT,
+        'count the number of': QueryKind.COUNT, 'what is the number of': QueryKind.COUNT,
+        'the number of': QueryKind.COUNT,
+        'is there': QueryKind.EXISTS, 'are there': QueryKind.EXISTS, 'there is': QueryKind.EXISTS,
+        'there are': QueryKind.EXISTS, 'do you see': QueryKind.EXISTS,
+        'can you see': QueryKind.EXISTS, 'could you see': QueryKind.EXISTS,
+        'do you notice': QueryKind.EXISTS, 'can you spot': QueryKind.EXISTS,
+        'do you spot': QueryKind.EXISTS,
+        'what': QueryKind.WHAT, 'which': QueryKind.WHICH, 'which of the': QueryKind.WHICH,
+        'which one of the': QueryKind.WHICH,
+    }
+)
+
+DETERMINERS: tuple[str, ...] = (
+    'the', 'a', 'an', 'any', 'some', 'this', 'that', 'these', 'those', 'every', 'each', 'all',
+    'my', 'your', 'our', 'its', 'their', 'all the', 'all of the', 'any of the', 'one of the',
+    'some of the', 'each of the', 'every one of the',
+)
+# Determiners that speak of several objects at once.
+PLURAL_DETERMINERS: frozenset[str] = frozenset(
+    {'these', 'those', 'all', 'all the', 'all of the', 'some of the'}
+)
+COPULAS: tuple[str, ...] = ('is', 'are', 'was', 'were', 'be')
+RELATIVE_PRONOUNS: tuple[str, ...] = ('that', 'which', 'who', 'whose')
+# Participles between a noun and its relation: 'the cup sitting on the table'.
+PARTICIPLES: tuple[str, ...] = (
+    'located', 'situated', 'sitting', 'sits', 'lying', 'lies', 'laying', 'placed', 'standing',
+    'stands', 'positioned', 'resting', 'rests', 'kept', 'stored', 'hanging', 'hangs', 'parked',
+    'seated', 'mounted', 'stacked', 'found', 'shown', 'seen', 'appearing', 'leaning', 'floating',
+    'perched', 'lying down',
+)
+# Prepositions and participles that describe the object itself rather than where it is: the
+# whole phrase stays in the detector text ('the person in the red shirt', 'the mug with a
+# handle'). 'in' counts as one of these when its object is clothing (see CLOTHING_NOUNS).
+DESCRIPTIVE_WORDS: tuple[str, ...] = (
+    'with', 'without', 'wearing', 'holding', 'carrying', 'of', 'made of', 'full of',
+    'filled with', 'covered with', 'covered in', 'dressed in', 'containing', 'having', 'showing',
+    'featuring', 'labeled', 'labelled', 'marked', 'at', 'for', 'from', 'to', 'into', 'across',
+    'along', 'around', 'against', 'through', 'toward', 'towards', 'like', 'among', 'outside',
+    'outside of', 'that has', 'that have', 'which has', 'who has', 'using', 'riding', 'eating',
+    'drinking', 'playing',
+    'talking to', 'looking at', 'pointing at',
+)
+# Descriptions that need no object: they stay in the detector text.
+ATTRIBUTE_PHRASES: tuple[str, ...] = (
+    'in the middle', 'in the center', 'in the centre', 'in the corner', 'upside down',
+    'on its side', 'turned over', 'in the middle of', 'in the center of', 'in the centre of',
+    'at the edge of', 'at the end of',
+)
+CLOTHING_NOUNS: frozenset[str] = frozenset({
+    'shirt', 't-shirt', 'tshirt', 'jacket', 'coat', 'dress', 'hat', 'cap', 'hoodie', 'sweater',
+    'jumper', 'jersey', 'uniform', 'suit', 'vest', 'skirt', 'pants', 'trousers', 'jeans',
+    'shorts', 'scarf', 'helmet', 'gloves', 'glove', 'shoes', 'shoe', 'boots', 'boot',
+    'blouse', 'costume', 'outfit', 'clothes', 'clothing', 'apron', 'robe', 'gown', 'tie',
+    'sunglasses', 'glasses', 'mask', 'backpack', 'overalls', 'sweatshirt', 'tracksuit',
+})
+# Heads that are not a kind of object: 'the one', 'something'. The noun is then None.
+GENERIC_NOUNS: tuple[str, ...] = (
+    'one', 'ones', 'something', 'anything', 'everything', 'object of interest',
+)
+# Words that can never be the object of a command: 'find it' does not say what to find.
+NOT_NOUNS: frozenset[str] = frozenset({
+    'it', 'them', 'they', 'this', 'that', 'these', 'those', 'he', 'she', 'him', 'her', 'i', 'we',
+    'me', 'you', 'us', 'the', 'a', 'an', 'and', 'or', 'of', 'to', 'at', 'for', 'from', 'with',
+    'is', 'are', 'was', 'be', 'not', 'no', 'what', 'which', 'who', 'where', 'how', 'why', 'when',
+    'there', 'here', 'its', 'his', 'their', 'my', 'your', 'our', 'up', 'down', 'off', 'out',
+    'so', 'if', 'than', 'then', 'do', 'does', 'could', 'would', 'should',
+    'please', 'thanks', 'yes', 'ok', 'okay', 'hello', 'hi', 'hey',
+})
+# 'not red' is a description, not the colour red.
+NEGATIONS: tuple[str, ...] = ('not', 'no', 'non')
+
+# Politeness and scene references, dropped wherever they appear.
+FILLER_PHRASES: tuple[str, ...] = (
+    'please', 'kindly', 'thanks', 'thank you', 'thank you very much', 'for me', 'right now',
+    'now', 'then', 'just', 'again', 'quickly', 'over there', 'over here', 'right there',
+    'right here', 'there', 'here', 'in the image', 'in this image', 'in the picture',
+    'in this picture', 'in the scene', 'in this scene', 'in the photo', 'in this photo',
+    'in the frame', 'in view', 'in the view', 'on camera', 'on the screen', 'visible',
+    'you can see', 'that you can see', 'that you see', 'you see', 'do you see', 'can you see',
+    'is there', 'are there', 'if you can', 'if possible', 'currently', 'at the moment',
+)
+# Openers dropped at the start of a command only ('robot' later in a sentence is an object).
+LEADING_FILLERS: tuple[str, ...] = (
+    'hey', 'hi', 'hello', 'ok', 'okay', 'robot', 'hey robot', 'ok robot', 'so', 'and', 'also',
+    'well', 'can you', 'could you', 'would you', 'will you', 'can u', 'could u',
+    'would you please', 'i want you to', 'i need you to', "i'd like you to",
+    'i would like you to', 'go ahead and', 'try to', 'please try to', 'tell me', 'let me know',
+    'do you know', 'i want', 'i need', 'i would like', "i'd like", "let's", 'let us',
+    'are you able to', 'you should',
+)
+# Contractions expanded before anything else ('what's' -> 'what is').
+CONTRACTIONS = MappingProxyType(
+    {
+        "what's": 'what is', "where's": 'where is', "there's": 'there is', "it's": 'it is',
+        "that's": 'that is', "who's": 'who is', "which's": 'which is', "here's": 'here is',
+        "isn't": 'is not', "aren't": 'are not', "don't": 'do not', "doesn't": 'does not',
+        "can't": 'can not', 'cannot': 'can not', "what're": 'what are', "where're": 'where are',
+        "how's": 'how is', "i'm": 'i am', "you're": 'you are', "they're": 'they are',
+    }
+)
+
+# Plural nouns -> singular, where dropping the 's' is wrong.
+IRREGULAR_PLURALS = MappingProxyType(
+    {
+        'people': 'person', 'persons': 'person', 'men': 'man', 'women': 'woman',
+        'children': 'child', 'mice': 'mouse', 'geese': 'goose', 'feet': 'foot',
+        'teeth': 'tooth', 'knives': 'knife', 'leaves': 'leaf', 'shelves': 'shelf',
+        'wolves': 'wolf', 'halves': 'half', 'loaves': 'loaf', 'scarves': 'scarf',
+        'calves': 'calf', 'lives': 'life', 'wives': 'wife', 'thieves': 'thief', 'buses': 'bus',
+        'cookies': 'cookie', 'movies': 'movie', 'pies': 'pie', 'ties': 'tie',
+        'hoodies': 'hoodie', 'brownies': 'brownie', 'zombies': 'zombie', 'selfies': 'selfie',
+        'tomatoes': 'tomato', 'potatoes': 'potato', 'mangoes': 'mango', 'heroes': 'hero',
+        'echoes': 'echo', 'dominoes': 'domino', 'volcanoes': 'volcano', 'cacti': 'cactus',
+        'fungi': 'fungus', 'oxen': 'ox', 'dice': 'die', 'indices': 'index',
+        'vertices': 'vertex', 'matrices': 'matrix',
+    }
+)
+# Nouns ending in 's' that are singular (or have no singular): they stay as written.
+SINGULAR_NOUNS_IN_S: frozenset[str] = frozenset({
+    'bus', 'gas', 'lens', 'canvas', 'atlas', 'cactus', 'iris', 'tennis', 'chassis', 'news',
+    'series', 'species', 'scissors', 'pants', 'jeans', 'shorts', 'trousers', 'pliers', 'tongs',
+    'binoculars', 'goggles', 'sunglasses', 'headphones', 'earphones', 'tweezers', 'clothes',
+    'overalls', 'christmas', 'bias', 'alias', 'chaos', 'kudos', 'pancreas', 'octopus',
+    'walrus', 'virus', 'hippopotamus', 'asparagus', 'hummus', 'abacus', 'bonus', 'campus',
+    'citrus', 'physics', 'mathematics', 'measles', 'molasses',
+})
+
+# fmt: on
+
+
+def vocabulary_words() -> dict[str, list[str]]:
+    """Every phrase the parser knows, by category, for grammars built from the same tables.
+
+    Keys: verbs, colours, sizes, shapes, relations, ordinals, superlatives, comparatives,
+    numbers, positions, camera, questions, determiners, copulas, relative_pronouns, participles,
+    descriptive, attributes, generic, negations, fillers, leading_fillers. Phrases are lower
+    case, words separated by single spaces, each listed once in table order.
+    """
+    tables: dict[str, tuple[str, ...] | list[str]] = {
+        'verbs': list(VERB_PHRASES),
+        'colours': [*COLOURS, *COLOUR_SYNONYMS],
+        'sizes': list(SIZE_SYNONYMS),
+        'shapes': list(SHAPE_NOUNS),
+        'relations': list(RELATION_PHRASES),
+        'ordinals': list(ORDINAL_WORDS),
+        'superlatives': list(SUPERLATIVES),
+        'comparatives': list(COMPARATIVES),
+        'numbers': list(NUMBER_WORDS),
+        'positions': list(POSITION_PHRASES),
+        'camera': CAMERA_REFERENCES,
+        'questions': list(QUESTION_PHRASES),
+        'determiners': DETERMINERS,
+        'copulas': COPULAS,
+        'relative_pronouns': RELATIVE_PRONOUNS,
+        'participles': PARTICIPLES,
+        'descriptive': DESCRIPTIVE_WORDS,
+        'attributes': ATTRIBUTE_PHRASES,
+        'generic': GENERIC_NOUNS,
+        'negations': NEGATIONS,
+        'fillers': FILLER_PHRASES,
+        'leading_fillers': LEADING_FILLERS,
+    }
+    return {name: list(dict.fromkeys(words)) for name, words in tables.items()}

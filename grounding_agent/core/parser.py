@@ -1,0 +1,966 @@
+"""The command parser: operator text (typed or recognised speech) -> a structured `Query`.
+
+Four steps, each small enough to read on its own:
+1. normalise: decode, validate (length, control characters, letters), lower-case, split words,
+   expand contractions;
+2. tokenize: drop politeness and scene references, join multi-word phrases from the vocabulary
+   tables (longest first) and give every word a category; unknown words are WORD;
+3. parse the token stream with the LALR grammar in `command.lark` (built once, lazily);
+4. attach: build the object references, hanging each relation on the nearest noun before it
+   (right-branching), 'and ...' on the same subject as the link before it.
+
+Everything the parser knows comes from `core/vocabulary.py`, like the speech grammar, so the two
+cannot drift apart. Bad input raises `CommandError` with a reason an operator can act on.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import unicodedata
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from lark import Lark, Token, Transformer, Tree
+from lark.exceptions import LarkError, UnexpectedToken
+
+from grounding_agent.core import vocabulary as vocab
+from grounding_agent.core.errors import CommandError
+from grounding_agent.core.types import (
+    ObjectRef,
+    Ordinal,
+    OrdinalOrder,
+    Query,
+    QueryKind,
+    Relation,
+    RelationConstraint,
+)
+
+__all__ = [
+    'MAX_COMMAND_CHARS',
+    'CommandToken',
+    'parse_command',
+    'query_from_dict',
+    'query_to_dict',
+    'tokenize_command',
+]
+
+MAX_COMMAND_CHARS = 500
+
+_GRAMMAR_PATH = Path(__file__).with_name('command.lark')
+
+# Words: letters/digits with inner apostrophes or hyphens ("what's", "t-shirt", "2nd").
+_WORD_RE = re.compile(r"[^\W_]+(?:['\-][^\W_]+)*")
+_ORDINAL_DIGITS_RE = re.compile(r'^([1-9][0-9]*)(?:st|nd|rd|th)$')
+_QUOTES = str.maketrans({'\u2019': "'", '\u2018': "'", '\u02bc': "'", '\u00b4': "'", '`': "'"})
+# Whitespace controls are fine in pasted text; any other control character is not.
+_ALLOWED_CONTROLS = frozenset('\t\n\r')
+
+# Token categories (the grammar's terminals) that end a noun phrase's word list.
+_NOMINAL_KINDS = frozenset(
+    {'WORD', 'COLOUR', 'SIZE', 'ORDINAL', 'SUPERL', 'COMPAR', 'NUMBER', 'ONE'}
+)
+# Token categories that can start a link after a noun ('and' before them coordinates).
+_LINK_START_KINDS = frozenset(
+    {'REL', 'BETWEEN', 'DESC', 'RELPRON', 'BE', 'PART', 'POSITION', 'ATTR'}
+)
+_QUESTION_TERMINALS = {
+    QueryKind.COUNT: 'HOW_MANY',
+    QueryKind.EXISTS: 'EXISTS',
+    QueryKind.WHAT: 'WHAT',
+    QueryKind.WHICH: 'WHICH',
+}
+# Heads that mean 'whatever is there' in a what-question: 'what objects are on the table'.
+_WHAT_GENERIC_HEADS = frozenset({'object', 'thing', 'item'})
+_SINGULAR_DETERMINERS = frozenset({'one of the', 'each of the', 'every one of the'})
+# Words of the leading fillers that are also objects: 'robot' is only dropped before a command.
+_VOCATIVES = frozenset({'robot'})
+
+
+@dataclass(frozen=True, slots=True)
+class CommandToken:
+    """One token of a command: grammar category, the words as written and their meaning.
+
+    `value` is the action for VERB, the `Relation` for REL / BETWEEN, the normalised colour or
+    size, the integer of ORDINAL / NUMBER, the `OrdinalOrder` of SUPERL / COMPAR, an
+    (order, counted_from) pair for POSITION, the `QueryKind` of a question opener, else None.
+    """
+
+    kind: str
+    text: str
+    value: Any = None
+
+
+# ---------------------------------------------------------------------------------------------
+# 1. Normalise
+
+
+def _decode(text: str | bytes, max_chars: int) -> str:
+    if isinstance(max_chars, bool) or not isinstance(max_chars, int) or max_chars < 1:
+        raise CommandError(f'max_chars must be a positive integer, got {max_chars!r}')
+    if isinstance(text, (bytes, bytearray, memoryview)):
+        raw = bytes(text)
+        # Four bytes per character at most: no need to decode a huge buffer to refuse it.
+        if len(raw) > 4 * max_chars:
+            raise CommandError(
+                f'command is too long: {len(raw)} bytes, the limit is {max_chars} characters'
+            )
+        try:
+            text = raw.decode('utf-8')
+        except UnicodeDecodeError as exc:
+            raise CommandError(
+                f'command is not valid UTF-8 text (bad byte at position {exc.start})'
+            ) from exc
+    elif not isinstance(text, str):
+        raise CommandError(f'command must be text (str or UTF-8 bytes), got {type(text).__name__}')
+    if len(text) > max_chars:
+        raise CommandError(
+            f'command is too long: {len(text)} characters, the limit is {max_chars}'
+        )
+    return text
+
+
+def _words(text: str) -> list[str]:
+    """Validate `text` and split it into lower-case words with contractions expanded."""
+    if not text.strip():
+        raise CommandError('empty command: say what to find, e.g. "find the red cube"')
+    for position, char in enumerate(text):
+        if unicodedata.category(char) == 'Cc' and char not in _ALLOWED_CONTROLS:
+            raise CommandError(
+                f'command contains a control character (U+{ord(char):04X} at position '
+                f'{position}); send plain text'
+            )
+        if 0xD800 <= ord(char) <= 0xDFFF:
+            raise CommandError(
+                f'command contains an invalid character (lone surrogate at position {position})'
+            )
+    text = unicodedata.normalize('NFKC', text).translate(_QUOTES)
+    # Zero-width spaces, joiners and byte-order marks are invisible: drop them.
+    text = ''.join(c for c in text if unicodedata.category(c) != 'Cf')
+    if not any(c.isalpha() for c in text):
+        raise CommandError(
+            f'command has no words (only digits, punctuation or symbols): {text.strip()[:60]!r}'
+        )
+    words: list[str] = []
+    for word in _WORD_RE.findall(text.lower()):
+        words.extend(vocab.CONTRACTIONS.get(word, word).split())
+    return words
+
+
+# ---------------------------------------------------------------------------------------------
+# 2. Tokenize: the phrase table is generated from the vocabulary tables.
+
+
+@dataclass(frozen=True, slots=True)
+class _Phrase:
+    """Every category a phrase can have; context picks one ('that' is DET or RELPRON)."""
+
+    text: str
+    senses: tuple[tuple[str, Any], ...]
+
+    def sense(self, kind: str) -> Any:
+        return next(value for k, value in self.senses if k == kind)
+
+    def has(self, *kinds: str) -> bool:
+        return any(k in kinds for k, _ in self.senses)
+
+
+def _add(
+    table: dict[str, list[tuple[str, Any]]], phrases: Iterable[str], kind: str, value: Any = None
+) -> None:
+    for phrase in phrases:
+        senses = table.setdefault(phrase, [])
+        if all(k != kind for k, _ in senses):
+            senses.append((kind, value))
+
+
+@lru_cache(maxsize=1)
+def _phrase_table() -> tuple[dict[str, _Phrase], dict[str, _Phrase], int]:
+    """(phrases anywhere, phrases only at the start of a command, longest phrase in words)."""
+    table: dict[str, list[tuple[str, Any]]] = {}
+    # Fillers first: a phrase that is also a filler ('is there' inside a sentence) is dropped.
+    _add(table, vocab.FILLER_PHRASES, 'FILLER')
+    for phrase, action in vocab.VERB_PHRASES.items():
+        _add(table, [phrase], 'VERB', action)
+    for phrase, relation in vocab.RELATION_PHRASES.items():
+        kind = 'BETWEEN' if relation is Relation.BETWEEN else 'REL'
+        _add(table, [phrase], kind, relation)
+    for colour in vocab.COLOURS:
+        _add(table, [colour], 'COLOUR', colour)
+    for phrase, colour in vocab.COLOUR_SYNONYMS.items():
+        _add(table, [phrase], 'COLOUR', colour)
+    for phrase, size in vocab.SIZE_SYNONYMS.items():
+        _add(table, [phrase], 'SIZE', size)
+    for phrase, index in vocab.ORDINAL_WORDS.items():
+        _add(table, [phrase], 'ORDINAL', index)
+    for phrase, order in vocab.SUPERLATIVES.items():
+        _add(table, [phrase], 'SUPERL', order)
+    for phrase, order in vocab.COMPARATIVES.items():
+        _add(table, [phrase], 'COMPAR', order)
+    for phrase, number in vocab.NUMBER_WORDS.items():
+        _add(table, [phrase], 'NUMBER', number)
+    for phrase, position in vocab.POSITION_PHRASES.items():
+        _add(table, [phrase], 'POSITION', position)
+    # 'closest to the camera' orders by distance to the viewer; there is no anchor to detect.
+    camera_orders = {
+        Relation.CLOSEST_TO: OrdinalOrder.NEAREST,
+        Relation.NEAR: OrdinalOrder.NEAREST,
+        Relation.FARTHEST_FROM: OrdinalOrder.FARTHEST,
+    }
+    for phrase, relation in vocab.RELATION_PHRASES.items():
+        if relation in camera_orders:
+            for camera in vocab.CAMERA_REFERENCES:
+                _add(table, [f'{phrase} {camera}'], 'POSITION', (camera_orders[relation], False))
+    _add(table, vocab.DETERMINERS, 'DET')
+    _add(table, vocab.COPULAS, 'BE')
+    _add(table, vocab.RELATIVE_PRONOUNS, 'RELPRON')
+    _add(table, ['what'], 'RELPRON')
+    _add(table, vocab.PARTICIPLES, 'PART')
+    _add(table, vocab.DESCRIPTIVE_WORDS, 'DESC')
+    _add(table, vocab.ATTRIBUTE_PHRASES, 'ATTR')
+    for phrase in vocab.GENERIC_NOUNS:
+        _add(table, [phrase], 'ONE', phrase)
+    _add(table, vocab.NEGATIONS, 'NEG')
+    _add(table, ['and'], 'AND')
+
+    start: dict[str, list[tuple[str, Any]]] = {}
+    for phrase, kind in vocab.QUESTION_PHRASES.items():
+        _add(start, [phrase], 'QUESTION', kind)
+    _add(start, vocab.LEADING_FILLERS, 'LEAD')
+    anywhere = {p: _Phrase(p, tuple(s)) for p, s in table.items()}
+    at_start = {p: _Phrase(p, tuple(s)) for p, s in start.items()}
+    longest = max(len(p.split()) for p in [*anywhere, *at_start])
+    return anywhere, at_start, longest
+
+
+def _match(
+    words: Sequence[str], i: int, table: dict[str, _Phrase], longest: int
+) -> _Phrase | None:
+    for length in range(min(longest, len(words) - i), 0, -1):
+        phrase = table.get(' '.join(words[i : i + length]))
+        if phrase is not None:
+            return phrase
+    return None
+
+
+def _strip_leading(words: list[str]) -> tuple[list[str], CommandToken | None]:
+    """Drop openers ('hey robot, can you ...') and read a question opener ('how many')."""
+    anywhere, at_start, longest = _phrase_table()
+    i = 0
+    while i < len(words):
+        if words[i : i + 2] == ['show', 'me'] and words[i + 2 : i + 3] in (
+            ['where'],
+            ['what'],
+            ['which'],
+            ['how'],
+        ):
+            i += 2  # 'show me where the cup is'
+            continue
+        phrase = _match(words, i, at_start, longest)
+        if phrase is None:
+            filler = _match(words, i, anywhere, longest)
+            if filler is None or not filler.has('FILLER'):
+                break
+            i += len(filler.text.split())  # 'please can you ...'
+            continue
+        n = len(phrase.text.split())
+        if phrase.has('QUESTION'):
+            kind: QueryKind = phrase.sense('QUESTION')
+            return words[i + n :], CommandToken(_QUESTION_TERMINALS[kind], phrase.text, kind)
+        if phrase.text in _VOCATIVES:
+            # 'robot, find the cup' but not 'robot arm on the left'.
+            following = _match(words, i + n, {**anywhere, **at_start}, longest)
+            if following is None or not following.has('VERB', 'QUESTION', 'LEAD', 'FILLER'):
+                break
+        i += n
+    return words[i:], None
+
+
+def _segment(words: list[str]) -> list[_Phrase]:
+    anywhere, _, longest = _phrase_table()
+    segments: list[_Phrase] = []
+    i = 0
+    while i < len(words):
+        phrase = _match(words, i, anywhere, longest)
+        word = words[i]
+        if phrase is None:
+            ordinal = _ORDINAL_DIGITS_RE.match(word)
+            if ordinal:
+                phrase = _Phrase(word, (('ORDINAL', int(ordinal.group(1))),))
+            elif word.isdigit() and word.isascii():
+                phrase = _Phrase(word, (('NUMBER', int(word)),))
+            else:
+                phrase = _Phrase(word, (('WORD', None),))
+        segments.append(phrase)
+        i += len(phrase.text.split())
+    return segments
+
+
+def _first_kind(phrase: _Phrase | None) -> str | None:
+    return phrase.senses[0][0] if phrase is not None else None
+
+
+def _resolve(segments: list[_Phrase], opener: CommandToken | None) -> list[CommandToken]:
+    """Pick each phrase's category from its neighbours (documented rules, left to right)."""
+    tokens: list[CommandToken] = [] if opener is None else [opener]
+    kept = [s for s in segments if not s.has('FILLER')]
+    i = 0
+    while i < len(kept):
+        phrase = kept[i]
+        after = kept[i + 1] if i + 1 < len(kept) else None
+        before = tokens[-1].kind if tokens else None
+        if phrase.has('NEG') and after is not None:
+            # 'not red' describes; it is not the colour red.
+            tokens.append(CommandToken('WORD', f'{phrase.text} {after.text}'))
+            i += 2
+            continue
+        if phrase.has('VERB'):
+            if not tokens:
+                tokens.append(CommandToken('VERB', phrase.text, phrase.sense('VERB')))
+            elif len(phrase.text.split()) > 1 or before == 'AND':
+                raise CommandError(
+                    f"one command at a time: '{phrase.text}' starts a second command after "
+                    f"'{_surface(tokens)}'"
+                )
+            else:
+                tokens.append(CommandToken('WORD', phrase.text))  # 'the watch', 'the face'
+            i += 1
+            continue
+        if phrase.has('COLOUR') and after is not None and after.has('AND'):
+            following = kept[i + 2] if i + 2 < len(kept) else None
+            if following is not None and following.has('COLOUR'):
+                # 'black and white': a pattern, not one colour.
+                text = f'{phrase.text} and {following.text}'
+                tokens.append(CommandToken('WORD', text))
+                i += 3
+                continue
+        tokens.append(_choose(phrase, before, after))
+        i += 1
+    return _finish(tokens)
+
+
+def _choose(phrase: _Phrase, before: str | None, after: _Phrase | None) -> CommandToken:
+    kinds = [k for k, _ in phrase.senses]
+    after_nominal = before in _NOMINAL_KINDS
+    if 'DET' in kinds and 'RELPRON' in kinds:  # 'that'
+        kind = 'RELPRON' if after_nominal else 'DET'
+    elif 'REL' in kinds and 'SUPERL' in kinds:  # 'nearest'
+        starts_anchor = after is not None and after.has('DET', 'NUMBER')
+        kind = 'REL' if starts_anchor else 'SUPERL'
+    elif 'NUMBER' in kinds and 'ONE' in kinds:  # 'one'
+        counts = after is not None and after.has('WORD', 'COLOUR', 'SIZE')
+        kind = 'NUMBER' if counts else 'ONE'
+    elif (
+        kinds == ['WORD']
+        and after_nominal
+        and len(phrase.text) > 4
+        and phrase.text.endswith('ing')
+        and after is not None
+        and after.has('DET', 'NUMBER')
+    ):
+        kind = 'DESC'  # 'the man riding a bike'
+    else:
+        kind = kinds[0]
+    value = None if kind in ('WORD', 'DESC') else phrase.sense(kind)
+    return CommandToken(kind, phrase.text, value)
+
+
+def _finish(tokens: list[CommandToken]) -> list[CommandToken]:
+    # 'and' before a relation or description joins it to the same subject; elsewhere it is
+    # plain 'and' (between X and Y).
+    for i, token in enumerate(tokens):
+        if token.kind == 'AND' and i + 1 < len(tokens) and tokens[i + 1].kind in _LINK_START_KINDS:
+            tokens[i] = CommandToken('COORD', token.text)
+    # 'where the cup is', 'how many cups there are', 'pick the cup up': the last word adds
+    # nothing.
+    while len(tokens) > 1 and tokens[-1].kind in ('BE', 'PART'):
+        tokens.pop()
+    if (
+        len(tokens) > 2
+        and tokens[0].kind == 'VERB'
+        and tokens[0].value == 'pick_up'
+        and tokens[-1].text == 'up'
+    ):
+        tokens.pop()
+    return tokens
+
+
+def tokenize_command(
+    text: str | bytes, *, max_chars: int = MAX_COMMAND_CHARS
+) -> list[CommandToken]:
+    """The token stream the grammar sees (for `grounding-agent parse --tokens` and tests).
+
+    Raises CommandError for text that cannot be a command (see `parse_command`).
+    """
+    words = _words(_decode(text, max_chars))
+    rest, opener = _strip_leading(words)
+    tokens = _resolve(_segment(rest), opener)
+    if not tokens or (opener is None and not any(t.kind != 'DET' for t in tokens)):
+        raise CommandError(
+            f'nothing to do in {_clip(words)!r}: name an object, e.g. "find the red cube"'
+        )
+    return tokens
+
+
+# ---------------------------------------------------------------------------------------------
+# 3. Parse
+
+
+@lru_cache(maxsize=1)
+def _command_parser() -> Lark:
+    """The LALR parser of command.lark, built on first use (about 20 ms) and kept."""
+    return Lark(_GRAMMAR_PATH.read_text(encoding='utf-8'), parser='lalr')
+
+
+def _feed(tokens: Sequence[CommandToken]) -> Tree:  # type: ignore[type-arg]
+    """Parse a token stream; lark tokens carry their index in `start_pos`."""
+    parser = _command_parser().parse_interactive()
+    for index, token in enumerate(tokens):
+        parser.feed_token(Token(token.kind, token.text, index))  # type: ignore[no-untyped-call]
+    tree = parser.feed_eof()  # type: ignore[no-untyped-call]
+    assert isinstance(tree, Tree)
+    return tree
+
+
+# ---------------------------------------------------------------------------------------------
+# 4. Attach
+
+
+@dataclass
+class _Nominal:
+    """A noun phrase while it is being built (ObjectRef is frozen)."""
+
+    dets: list[CommandToken]
+    items: list[CommandToken]
+    predicates: list[CommandToken] = field(default_factory=list)
+    descriptions: list[str] = field(default_factory=list)
+    ranks: list[CommandToken] = field(default_factory=list)
+    relations: list[tuple[Relation, list[_Nominal]]] = field(default_factory=list)
+
+    def surface(self) -> str:
+        return ' '.join(t.text for t in [*self.dets, *self.items])
+
+    def head(self) -> CommandToken | None:
+        heads = [t for t in self.items if t.kind in ('WORD', 'ONE')]
+        return heads[-1] if heads else None
+
+
+@dataclass
+class _Link:
+    kind: str  # relation, between, description, position, attribute, rank, predicate
+    coordinated: bool
+    word: CommandToken | None  # REL, BETWEEN, DESC, POSITION, ATTR, SUPERL / COMPAR
+    anchors: list[_Nominal] = field(default_factory=list)
+    predicates: list[CommandToken] = field(default_factory=list)
+
+
+@dataclass
+class _Sentence:
+    kind: QueryKind
+    action: str
+    links: list[_Link]
+    target: _Nominal | None  # None: 'what is left of the cup'
+
+
+_LINK_WORDS = frozenset({'REL', 'BETWEEN', 'DESC', 'POSITION', 'ATTR', 'SUPERL', 'COMPAR'})
+
+
+class _TreeToSentence(Transformer):  # type: ignore[type-arg]
+    """lark tree -> _Sentence; token payloads are looked up by their index."""
+
+    def __init__(self, tokens: Sequence[CommandToken]) -> None:
+        super().__init__()
+        self._tokens = tokens
+
+    def _token(self, leaf: Token) -> CommandToken:
+        return self._tokens[int(leaf.start_pos)]
+
+    def nominal(self, children: list[Token]) -> _Nominal:
+        tokens = [self._token(c) for c in children]
+        return _Nominal(
+            dets=[t for t in tokens if t.kind == 'DET'],
+            items=[t for t in tokens if t.kind != 'DET'],
+        )
+
+    def target(self, children: list[Any]) -> tuple[_Nominal, list[_Link]]:
+        return children[0], list(children[1:])
+
+    def _link(self, kind: str, children: list[Any]) -> _Link:
+        leaves = [self._token(c) for c in children if isinstance(c, Token)]
+        word = next((t for t in leaves if t.kind in _LINK_WORDS), None)
+        return _Link(
+            kind=kind,
+            coordinated=any(t.kind == 'COORD' for t in leaves),
+            word=word,
+            anchors=[c for c in children if isinstance(c, _Nominal)],
+            predicates=[t for t in leaves if t.kind in ('WORD', 'COLOUR', 'SIZE')],
+        )
+
+    def relation_link(self, children: list[Any]) -> _Link:
+        return self._link('relation', children)
+
+    def between_link(self, children: list[Any]) -> _Link:
+        return self._link('between', children)
+
+    def description_link(self, children: list[Any]) -> _Link:
+        return self._link('description', children)
+
+    def position_link(self, children: list[Any]) -> _Link:
+        return self._link('position', children)
+
+    def attribute_link(self, children: list[Any]) -> _Link:
+        return self._link('attribute', children)
+
+    def rank_link(self, children: list[Any]) -> _Link:
+        return self._link('rank', children)
+
+    def predicate_link(self, children: list[Any]) -> _Link:
+        return self._link('predicate', children)
+
+    def _sentence(self, kind: QueryKind, action: str, children: list[Any]) -> _Sentence:
+        target = next((c for c in children if isinstance(c, tuple)), None)
+        if target is None:
+            return _Sentence(kind, action, [c for c in children if isinstance(c, _Link)], None)
+        return _Sentence(kind, action, target[1], target[0])
+
+    def locate(self, children: list[Any]) -> _Sentence:
+        verb = next((self._token(c) for c in children if isinstance(c, Token)), None)
+        action = 'find' if verb is None else str(verb.value)
+        kind = QueryKind.TRACK if action == 'track' else QueryKind.LOCATE
+        return self._sentence(kind, action, children)
+
+    def count(self, children: list[Any]) -> _Sentence:
+        return self._sentence(QueryKind.COUNT, 'ask', children)
+
+    def exists(self, children: list[Any]) -> _Sentence:
+        return self._sentence(QueryKind.EXISTS, 'ask', children)
+
+    def verify(self, children: list[Any]) -> _Sentence:
+        return self._sentence(QueryKind.VERIFY_RELATION, 'ask', children)
+
+    def what(self, children: list[Any]) -> _Sentence:
+        return self._sentence(QueryKind.WHAT, 'ask', children)
+
+    def which(self, children: list[Any]) -> _Sentence:
+        return self._sentence(QueryKind.WHICH, 'ask', children)
+
+    def start(self, children: list[Any]) -> _Sentence:
+        sentence = children[0]
+        assert isinstance(sentence, _Sentence)
+        return sentence
+
+
+def _is_description(link: _Link) -> bool:
+    """'in' + clothing or a bare colour describes the object: 'the person in the red shirt'."""
+    if link.kind != 'relation' or link.word is None or link.word.text != 'in':
+        return False
+    anchor = link.anchors[0]
+    head = anchor.head()
+    if head is None:
+        return any(t.kind == 'COLOUR' for t in anchor.items)  # 'the man in black'
+    return head.text in vocab.CLOTHING_NOUNS or _singular(head.text)[0] in vocab.CLOTHING_NOUNS
+
+
+def _describe(link: _Link) -> str:
+    assert link.word is not None
+    joiner = ['and'] if link.coordinated else []
+    return ' '.join([*joiner, link.word.text, *(a.surface() for a in link.anchors)])
+
+
+def _attach(subject: _Nominal, links: Sequence[_Link]) -> _Nominal:
+    """Hang every link on its noun; return the noun the last link left off at."""
+    last = subject  # the nearest noun so far: relations attach here (right-branching)
+    previous = subject  # what the link before attached to: 'and ...' attaches here too
+    for link in links:
+        node = previous if link.coordinated else last
+        if link.kind in ('relation', 'between') and not _is_description(link):
+            assert link.word is not None
+            anchors = link.anchors
+            if link.kind == 'between' and len(anchors) == 1:
+                anchors = [anchors[0], anchors[0]]  # 'between the two boxes'
+            node.relations.append((link.word.value, anchors))
+            previous, last = node, anchors[-1]
+        elif link.kind in ('relation', 'description'):
+            if _merges_of(node, link):
+                node.items.extend(link.anchors[0].items)  # 'the second of the cups'
+            else:
+                node.descriptions.append(_describe(link))
+            previous = node
+        elif link.kind in ('position', 'rank'):
+            assert link.word is not None
+            node.ranks.append(link.word)
+            previous = node
+        elif link.kind == 'attribute':
+            assert link.word is not None
+            node.descriptions.append(link.word.text)
+            previous = node
+        else:  # predicate: 'the cup that is red'
+            node.predicates.extend(link.predicates)
+            previous = node
+    return last
+
+
+def _merges_of(node: _Nominal, link: _Link) -> bool:
+    return (
+        link.word is not None
+        and link.word.text == 'of'
+        and node.head() is None
+        and not node.relations
+        and any(t.kind in ('ORDINAL', 'SUPERL', 'COMPAR', 'NUMBER') for t in node.items)
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Nominal -> ObjectRef
+
+
+def _singular(word: str) -> tuple[str, bool]:
+    """('boxes', plural) -> ('box', True); words that are not plural come back unchanged."""
+    *head, last = word.split(' ')
+    prefix = ' '.join(head) + ' ' if head else ''
+    if last in vocab.IRREGULAR_PLURALS:
+        return prefix + vocab.IRREGULAR_PLURALS[last], True
+    if (
+        len(last) <= 3
+        or not last.endswith('s')
+        or last in vocab.SINGULAR_NOUNS_IN_S
+        or last.endswith(('ss', 'us', 'is', "'s"))
+    ):
+        return word, False
+    if last.endswith('ies') and len(last) > 4:
+        return prefix + last[:-3] + 'y', True
+    if last.endswith(('sses', 'xes', 'ches', 'shes', 'zzes')):
+        return prefix + last[:-2], True
+    return prefix + last[:-1], True
+
+
+def _ordinal(nominal: _Nominal, modifiers: list[str]) -> Ordinal | None:
+    """Combine 'second', 'largest', 'from the left' into one Ordinal (the first order wins)."""
+    index = next((int(t.value) for t in nominal.items if t.kind == 'ORDINAL'), None)
+    orders = [t for t in nominal.items if t.kind in ('SUPERL', 'COMPAR')] + nominal.ranks
+    if not orders:
+        return None if index is None else Ordinal(index, OrdinalOrder.ORDER)
+    first = orders[0]
+    # Orders that cannot be combined with the first stay in the text for the model.
+    modifiers.extend(t.text for t in orders[1:])
+    if first.kind == 'POSITION':
+        order, counted_from = first.value
+    else:
+        order, counted_from = first.value, True
+    if index is None:
+        return Ordinal(1, order)
+    if index < 0 and not counted_from:
+        index = -index  # 'the last cup on the right' is the rightmost; 'second to last' ...
+    return Ordinal(index, order)
+
+
+def _freeze(nominal: _Nominal, *, what: bool = False) -> ObjectRef:
+    items = nominal.items
+    heads = [i for i, t in enumerate(items) if t.kind in ('WORD', 'ONE')]
+    head_index = heads[-1] if heads else None
+    noun: str | None = None
+    plural = False
+    if head_index is not None and items[head_index].kind == 'WORD':
+        head_text = items[head_index].text
+        if head_text in vocab.NOT_NOUNS:
+            raise CommandError(
+                f"'{head_text}' does not name an object: say what it is, e.g. 'the red cube'"
+            )
+        noun, plural = _singular(head_text)
+    elif head_index is not None:
+        plural = items[head_index].text == 'ones'
+    elif items and items[-1].kind == 'COLOUR' and items[-1].text in vocab.COLOUR_NOUNS:
+        head_index = len(items) - 1  # 'the orange' is the fruit
+        noun = items[-1].text
+    elif not (
+        what or nominal.ranks or any(t.kind in ('ORDINAL', 'SUPERL', 'COMPAR') for t in items)
+    ):
+        shown = nominal.surface() or 'the command'
+        raise CommandError(
+            f"no object named in '{shown}': say what it is, e.g. 'the red cube' or 'the red one'"
+        )
+    if what and noun in _WHAT_GENERIC_HEADS:
+        noun = None  # 'what objects are on the table'
+
+    # The detector text: the words as written, the head last, predicates ('that is red')
+    # before the head; articles, counts, ordinals and superlatives left out.
+    def words(part: Sequence[CommandToken]) -> list[CommandToken]:
+        return [t for t in part if t.kind in ('WORD', 'COLOUR', 'SIZE')]
+
+    if head_index is None:
+        described = [*words(items), *nominal.predicates]
+        written = [t.text for t in described]
+    else:
+        # Only colours and sizes can follow the head ('is the cup red'): they go before it.
+        described = [*words(items[:head_index]), *nominal.predicates]
+        described += words(items[head_index + 1 :])
+        named = [] if noun is None else [noun]  # singular: one text per kind of object
+        written = [*(t.text for t in described), *named]
+
+    colours = list(dict.fromkeys(t.value for t in described if t.kind == 'COLOUR'))
+    sizes = list(dict.fromkeys(t.value for t in described if t.kind == 'SIZE'))
+    colour = colours[0] if len(colours) == 1 else None
+    size = sizes[0] if len(sizes) == 1 else None
+    modifiers = [
+        t.text
+        for t in described
+        if t.kind == 'WORD'
+        or (t.kind == 'COLOUR' and colour is None)
+        or (t.kind == 'SIZE' and size is None)
+    ]
+    modifiers.extend(nominal.descriptions)
+    ordinal = _ordinal(nominal, modifiers)
+
+    numbers = [int(t.value) for t in items if t.kind == 'NUMBER']
+    dets = {t.text for t in nominal.dets}
+    plural = plural or any(n > 1 for n in numbers) or bool(dets & vocab.PLURAL_DETERMINERS)
+    if dets & _SINGULAR_DETERMINERS or (ordinal is not None and not any(n > 1 for n in numbers)):
+        plural = False  # 'one of the cups', 'the second of the cups': one object
+    phrase = ' '.join([*written, *nominal.descriptions])
+    relations = tuple(_constraint(relation, anchors) for relation, anchors in nominal.relations)
+    return ObjectRef(
+        phrase=phrase,
+        noun=noun,
+        colour=colour,
+        size=size,
+        shape=vocab.SHAPE_NOUNS.get(noun) if noun is not None else None,
+        modifiers=tuple(modifiers),
+        relations=relations,
+        ordinal=ordinal,
+        plural=plural,
+    )
+
+
+def _constraint(relation: Relation, anchors: Sequence[_Nominal]) -> RelationConstraint:
+    refs = tuple(_freeze(a) for a in anchors)
+    if len(anchors) == 2 and anchors[0] is anchors[1]:
+        # 'between the two boxes': two anchors, each one box.
+        refs = tuple(dataclasses.replace(r, plural=False) for r in refs)
+    return RelationConstraint(relation, refs)
+
+
+def _build(sentence: _Sentence, text: str, rest: str) -> Query:
+    """_Sentence -> Query; `rest` is trailing text the grammar could not place."""
+    kind = sentence.kind
+    question: tuple[Relation, list[_Nominal]] | None = None
+    target = sentence.target if sentence.target is not None else _Nominal([], [])
+    links = sentence.links
+    if kind is QueryKind.VERIFY_RELATION:
+        asked = [
+            i
+            for i, link in enumerate(links)
+            if link.kind in ('relation', 'between') and not _is_description(link)
+        ]
+        if not asked:
+            kind = QueryKind.EXISTS  # 'is the cup red?' asks whether there is a red cup
+        else:
+            k = asked[-1]
+            if links[k].coordinated:
+                raise CommandError(
+                    f"ask about one relation at a time: '{text}' asks about several"
+                )
+            _attach(target, links[:k])
+            probe = _Nominal([], [])
+            last = _attach(probe, links[k:])
+            question = probe.relations[0]
+            links = []
+            if rest:
+                last.descriptions.append(rest)
+                rest = ''
+        head = target.head()
+        if head is not None and head.text in ('anything', 'something'):
+            kind = QueryKind.EXISTS  # 'is anything left of the cup?'
+    last = _attach(target, links)
+    if rest:
+        last.descriptions.append(rest)
+    ref = _freeze(target, what=kind is QueryKind.WHAT)
+    if kind is QueryKind.COUNT:
+        ref = dataclasses.replace(ref, plural=True)
+    question_relation = None
+    if question is not None:
+        relation, anchors = question
+        question_relation = _constraint(relation, anchors)
+        if kind is not QueryKind.VERIFY_RELATION:
+            ref = dataclasses.replace(ref, relations=(*ref.relations, question_relation))
+            question_relation = None
+    return Query(
+        kind=kind,
+        text=text,
+        target=ref,
+        action=sentence.action,
+        question_relation=question_relation,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Errors an operator can act on
+
+
+def _surface(tokens: Sequence[CommandToken]) -> str:
+    return ' '.join(t.text for t in tokens)
+
+
+def _clip(words: Sequence[str], limit: int = 60) -> str:
+    text = ' '.join(words)
+    return text if len(text) <= limit else text[: limit - 3] + '...'
+
+
+def _error_at(tokens: Sequence[CommandToken], index: int) -> CommandError:
+    """A readable reason for a token the grammar cannot place (index == len: the end)."""
+    if index >= len(tokens):
+        last = tokens[-1]
+        if last.kind == 'VERB':
+            return CommandError(
+                f"'{last.text}' needs an object: say what, e.g. '{last.text} the red cube'"
+            )
+        if last.kind in ('REL', 'BETWEEN', 'DESC', 'AND'):
+            return CommandError(
+                f"'{_surface(tokens)}' stops after '{last.text}': say which object comes next"
+            )
+        if last.kind in _QUESTION_TERMINALS.values() or last.kind == 'BE':
+            return CommandError(f"the question '{_surface(tokens)}' names no object")
+        return CommandError(
+            f"'{_surface(tokens)}' stops after '{last.text}': name the object, e.g. 'the red cube'"
+        )
+    token = tokens[index]
+    before = _surface(tokens[:index])
+    if tokens[0].kind in _QUESTION_TERMINALS.values() or tokens[0].kind == 'BE':
+        return CommandError(
+            f"cannot understand '{token.text}' in the question '{_surface(tokens)}'; questions "
+            "look like 'how many cups are there', 'is there a red ball', 'is the cup left of "
+            "the plate', 'what is left of the cup', 'which cup is closest'"
+        )
+    if not any(t.kind in _NOMINAL_KINDS for t in tokens[:index]):
+        return CommandError(
+            f"'{token.text}' needs an object before it: say which object, e.g. "
+            f"'the cup {token.text} the plate'"
+        )
+    return CommandError(f"cannot understand '{token.text}' after '{before}'")
+
+
+def _parse_tokens(tokens: list[CommandToken]) -> tuple[_Sentence, str]:
+    """Parse; a command that does not fit the grammar to the end keeps its longest parsable
+    beginning and carries the rest as free description text."""
+    try:
+        tree = _feed(tokens)
+        return _TreeToSentence(tokens).transform(tree), ''
+    except UnexpectedToken as exc:
+        bad: Token = exc.token  # type: ignore[attr-defined]
+        at_end = bad.type == '$END'
+        index = len(tokens) if at_end else int(bad.start_pos)
+        if at_end or tokens[0].kind in (*_QUESTION_TERMINALS.values(), 'BE'):
+            raise _error_at(tokens, index) from exc
+        for cut in range(index, 0, -1):
+            try:
+                tree = _feed(tokens[:cut])
+            except UnexpectedToken:
+                continue
+            rest = _surface(tokens[cut:])
+            return _TreeToSentence(tokens).transform(tree), rest
+        raise _error_at(tokens, index) from exc
+
+
+def parse_command(text: str | bytes, *, max_chars: int = MAX_COMMAND_CHARS) -> Query:
+    """Parse an operator command into a Query.
+
+    Raises CommandError (grounding_agent.core.errors) with a clear reason for empty, garbage,
+    over-long or non-UTF-8 input. Never any other exception.
+    """
+    tokens = tokenize_command(text, max_chars=max_chars)
+    original = _decode(text, max_chars).strip()
+    try:
+        sentence, rest = _parse_tokens(tokens)
+        return _build(sentence, original, rest)
+    except LarkError as exc:  # a grammar the tables cannot feed: report, never crash
+        raise CommandError(f'cannot parse {original!r}: {exc}') from exc
+
+
+# ---------------------------------------------------------------------------------------------
+# JSON
+
+
+def _ref_to_dict(ref: ObjectRef) -> dict[str, Any]:
+    return {
+        'phrase': ref.phrase,
+        'noun': ref.noun,
+        'colour': ref.colour,
+        'size': ref.size,
+        'shape': ref.shape,
+        'modifiers': list(ref.modifiers),
+        'plural': ref.plural,
+        'ordinal': (
+            None
+            if ref.ordinal is None
+            else {'index': ref.ordinal.index, 'order': ref.ordinal.order.value}
+        ),
+        'relations': [_constraint_to_dict(c) for c in ref.relations],
+    }
+
+
+def _constraint_to_dict(constraint: RelationConstraint) -> dict[str, Any]:
+    return {
+        'relation': constraint.relation.value,
+        'anchors': [_ref_to_dict(a) for a in constraint.anchors],
+    }
+
+
+def query_to_dict(query: Query) -> dict[str, Any]:
+    """A JSON-able dict of `query` (enums as their string values, tuples as lists)."""
+    return {
+        'kind': query.kind.value,
+        'action': query.action,
+        'text': query.text,
+        'target': _ref_to_dict(query.target),
+        'question_relation': (
+            None
+            if query.question_relation is None
+            else _constraint_to_dict(query.question_relation)
+        ),
+        'phrases': query.phrases(),
+    }
+
+
+def _ref_from_dict(data: Any) -> ObjectRef:
+    ordinal = data.get('ordinal')
+    return ObjectRef(
+        phrase=str(data['phrase']),
+        noun=data.get('noun'),
+        colour=data.get('colour'),
+        size=data.get('size'),
+        shape=data.get('shape'),
+        modifiers=tuple(str(m) for m in data.get('modifiers', ())),
+        relations=tuple(_constraint_from_dict(c) for c in data.get('relations', ())),
+        ordinal=(
+            None
+            if ordinal is None
+            else Ordinal(int(ordinal['index']), OrdinalOrder(ordinal['order']))
+        ),
+        plural=bool(data.get('plural', False)),
+    )
+
+
+def _constraint_from_dict(data: Any) -> RelationConstraint:
+    return RelationConstraint(
+        Relation(data['relation']), tuple(_ref_from_dict(a) for a in data['anchors'])
+    )
+
+
+def query_from_dict(data: Any) -> Query:
+    """The inverse of `query_to_dict` (for planners that send a parsed query as JSON).
+
+    Raises CommandError naming the problem when `data` is not such a dict.
+    """
+    try:
+        relation = data.get('question_relation')
+        return Query(
+            kind=QueryKind(data['kind']),
+            text=str(data.get('text', '')),
+            target=_ref_from_dict(data['target']),
+            action=str(data.get('action', 'find')),
+            question_relation=None if relation is None else _constraint_from_dict(relation),
+        )
+    except (AttributeError, KeyError, TypeError, ValueError) as exc:
+        raise CommandError(f'not a parsed query: {type(exc).__name__}: {exc}') from exc
