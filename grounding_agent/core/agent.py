@@ -121,8 +121,10 @@ class GroundingAgent:
         """Parse + detect + resolve. Never raises.
 
         CommandError, GroundingError and any backend exception become an `error` result with a
-        readable reason (exception class + message); `frame` None is the error
-        'no image received yet'. `camera` overrides the frame's camera name in the result.
+        readable reason (exception class + message). The command is parsed first, so a command
+        that cannot be parsed is reported as such even without a frame; a valid one with `frame`
+        None gets the error 'no image received yet'. `camera` overrides the frame's camera name
+        in the result.
         """
         started = time.perf_counter()
         text = _command_text(command, self.config.max_command_chars)
