@@ -113,13 +113,16 @@ def trtexec_command(
 def parse_trtexec_version(banner: str) -> str | None:
     """'&&&& RUNNING TensorRT.trtexec [TensorRT v100300] ...' -> '10.3.0' (None if absent).
 
-    trtexec prints its version as MAJOR*10000 + MINOR*100 + PATCH (v8601 = 8.6.1).
+    trtexec prints NV_TENSORRT_VERSION: MAJOR*1000 + MINOR*100 + PATCH before TensorRT 10
+    (v8601 = 8.6.1), MAJOR*10000 + MINOR*100 + PATCH from 10 on (v100300 = 10.3.0).
     """
     match = re.search(r'\[TensorRT v(\d+)\]', banner)
     if match is None:
         return None
     number = int(match.group(1))
-    return f'{number // 10000}.{number // 100 % 100}.{number % 100}'
+    if number >= 100_000:
+        return f'{number // 10000}.{number // 100 % 100}.{number % 100}'
+    return f'{number // 1000}.{number // 100 % 10}.{number % 100}'
 
 
 def tensorrt_version() -> str | None:
