@@ -96,28 +96,21 @@ def test_depth_gives_the_target_a_point() -> None:
     assert result.target.point[2] == pytest.approx(0.9)
 
 
+BROKEN_CAMERA = CameraIntrinsics(fx=0.0, fy=0.0, cx=320.0, cy=240.0, width=640, height=480)
+DEPTH = np.full((480, 640), 0.9, dtype=np.float32)
+
+
 @pytest.mark.parametrize(
-    'depth',
+    ('depth', 'intrinsics'),
     [
-        np.full((480, 640), np.nan, dtype=np.float32),  # no valid depth at all
-        np.full((480, 640, 3), 0.9, dtype=np.float32),  # not a depth image
-        np.zeros((0, 0), dtype=np.float32),  # empty
+        (np.full((480, 640), np.nan, dtype=np.float32), CAMERA),  # no valid depth at all
+        (np.full((480, 640, 3), 0.9, dtype=np.float32), CAMERA),  # not a depth image
+        (np.zeros((0, 0), dtype=np.float32), CAMERA),  # empty
+        (DEPTH, BROKEN_CAMERA),  # a camera model that cannot place points
     ],
 )
-def test_unusable_depth_falls_back_to_2d(depth: np.ndarray) -> None:
-    frame = Frame(image=IMAGE, depth=depth, intrinsics=CAMERA)
-    result = checked(
-        GroundingAgent(ScriptedBackend(SCRIPT)).resolve_query(MUG_LEFT_OF_LAPTOP, frame)
-    )
-    assert result.status is ResultStatus.GROUNDED
-    assert result.target is not None
-    assert result.target.point is None
-
-
-def test_broken_intrinsics_fall_back_to_2d() -> None:
-    broken = CameraIntrinsics(fx=0.0, fy=0.0, cx=320.0, cy=240.0, width=640, height=480)
-    depth = np.full((480, 640), 0.9, dtype=np.float32)
-    frame = Frame(image=IMAGE, depth=depth, intrinsics=broken)
+def test_unusable_depth_falls_back_to_2d(depth: np.ndarray, intrinsics: CameraIntrinsics) -> None:
+    frame = Frame(image=IMAGE, depth=depth, intrinsics=intrinsics)
     result = checked(
         GroundingAgent(ScriptedBackend(SCRIPT)).resolve_query(MUG_LEFT_OF_LAPTOP, frame)
     )
