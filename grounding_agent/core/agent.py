@@ -155,8 +155,26 @@ class GroundingAgent:
         """Detect + resolve an already-parsed query (the standing-query path). Never raises."""
         return self._run(query, frame, time.perf_counter(), request_id=request_id, camera='')
 
+    def resolve_query_with_detections(
+        self, query: Query, frame: Frame, *, request_id: str = ''
+    ) -> tuple[GroundingResult, list[Detection]]:
+        """`resolve_query`, plus the usable detections the answer was made from (with 3D
+        points), which the tracker follows between model answers. Never raises."""
+        detections: list[Detection] = []
+        result = self._run(
+            query, frame, time.perf_counter(), request_id=request_id, camera='', sink=detections
+        )
+        return result, detections
+
     def _run(
-        self, query: Query, frame: Frame | None, started: float, *, request_id: str, camera: str
+        self,
+        query: Query,
+        frame: Frame | None,
+        started: float,
+        *,
+        request_id: str,
+        camera: str,
+        sink: list[Detection] | None = None,
     ) -> GroundingResult:
         model_seconds = 0.0
         try:
@@ -172,6 +190,8 @@ class GroundingAgent:
             detections = with_points(
                 _usable(raw, phrases, frame, self.config.detection_threshold), frame
             )
+            if sink is not None:
+                sink.extend(detections)
             by_phrase: dict[str, list[Detection]] = {phrase: [] for phrase in phrases}
             for detection in detections:
                 by_phrase[detection.phrase].append(detection)

@@ -401,3 +401,24 @@ def test_commands_end_to_end_with_color_shape(
     result = checked(agent.handle_command(command, frame))
     assert (result.status, result.answer) == (status, answer), result.reason
     assert (result.target.box[0] if result.target else None) == target_x
+
+
+def test_resolve_query_with_detections_returns_what_the_answer_was_made_from() -> None:
+    agent = GroundingAgent(ScriptedBackend(SCRIPT))
+    result, detections = agent.resolve_query_with_detections(MUG_LEFT_OF_LAPTOP, FRAME)
+    assert result == checked(agent.resolve_query(MUG_LEFT_OF_LAPTOP, FRAME)).model_copy(
+        update={'latency_ms': result.latency_ms}
+    )
+    assert sorted(d.phrase for d in detections) == ['laptop', 'red mug']
+
+
+def test_resolve_query_with_detections_on_a_failing_backend_gives_no_detections() -> None:
+    class FailingBackend(ScriptedBackend):
+        def detect(self, image, phrases):  # type: ignore[no-untyped-def]
+            raise RuntimeError('model crashed')
+
+    result, detections = GroundingAgent(FailingBackend(SCRIPT)).resolve_query_with_detections(
+        MUG_LEFT_OF_LAPTOP, FRAME
+    )
+    assert result.status is ResultStatus.ERROR
+    assert detections == []
