@@ -455,6 +455,7 @@ class _Link:
     word: CommandToken | None  # REL, BETWEEN, DESC, POSITION, ATTR, SUPERL / COMPAR
     anchors: list[_Nominal] = field(default_factory=list)
     predicates: list[CommandToken] = field(default_factory=list)
+    clause: bool = False  # introduced by 'that is', 'which', 'sitting', ...
 
 
 @dataclass
@@ -497,6 +498,7 @@ class _TreeToSentence(Transformer):  # type: ignore[type-arg]
             word=word,
             anchors=[c for c in children if isinstance(c, _Nominal)],
             predicates=[t for t in leaves if t.kind in ('WORD', 'COLOUR', 'SIZE')],
+            clause=any(t.kind in ('RELPRON', 'PART') for t in leaves),
         )
 
     def relation_link(self, children: list[Any]) -> _Link:
@@ -719,6 +721,9 @@ def _freeze(nominal: _Nominal, *, what: bool = False) -> ObjectRef:
     plural = plural or any(n > 1 for n in numbers) or bool(dets & vocab.PLURAL_DETERMINERS)
     if dets & _SINGULAR_DETERMINERS or (ordinal is not None and not any(n > 1 for n in numbers)):
         plural = False  # 'one of the cups', 'the second of the cups': one object
+    if noun is None and (written or nominal.descriptions or not what):
+        # 'the red one' is looked for as 'red object'; 'what is on the table' asks for anything.
+        written.append(vocab.GENERIC_OBJECT)
     phrase = ' '.join([*written, *nominal.descriptions])
     relations = tuple(_constraint(relation, anchors) for relation, anchors in nominal.relations)
     return ObjectRef(
@@ -749,23 +754,33 @@ def _build(sentence: _Sentence, text: str, rest: str) -> Query:
     target = sentence.target if sentence.target is not None else _Nominal([], [])
     links = sentence.links
     if kind is QueryKind.VERIFY_RELATION:
+        # The relation asked about is the first one said without 'that is' / 'sitting'
+        # ('is the cup that is on the table left of the plate'), else the last one ('are the
+        # cups sitting on the table'); relations after it describe its anchor.
         asked = [
             i
             for i, link in enumerate(links)
-            if link.kind in ('relation', 'between') and not _is_description(link)
+            if link.kind in ('relation', 'between')
+            and not link.coordinated
+            and not _is_description(link)
         ]
+        plain = [i for i in asked if not links[i].clause]
         if not asked:
             kind = QueryKind.EXISTS  # 'is the cup red?' asks whether there is a red cup
         else:
-            k = asked[-1]
-            if links[k].coordinated:
-                raise CommandError(
-                    f"ask about one relation at a time: '{text}' asks about several"
-                )
+            k = plain[0] if plain else asked[-1]
             _attach(target, links[:k])
             probe = _Nominal([], [])
             last = _attach(probe, links[k:])
+            if len(probe.relations) > 1:
+                raise CommandError(
+                    f"ask about one relation at a time: '{text}' asks about several"
+                )
             question = probe.relations[0]
+            # Anything else said of the subject after the question ('... and red') filters it.
+            target.predicates.extend(probe.predicates)
+            target.descriptions.extend(probe.descriptions)
+            target.ranks.extend(probe.ranks)
             links = []
             if rest:
                 last.descriptions.append(rest)

@@ -26,6 +26,7 @@ __all__ = [
     'DETERMINERS',
     'FILLER_PHRASES',
     'GENERIC_NOUNS',
+    'GENERIC_OBJECT',
     'IRREGULAR_PLURALS',
     'LEADING_FILLERS',
     'NEGATIONS',
@@ -279,6 +280,8 @@ CLOTHING_NOUNS: frozenset[str] = frozenset({
 GENERIC_NOUNS: tuple[str, ...] = (
     'one', 'ones', 'something', 'anything', 'everything', 'object of interest',
 )
+# The detector text for such a head: 'the red one' is looked for as 'red object'.
+GENERIC_OBJECT = 'object'
 # Words that can never be the object of a command: 'find it' does not say what to find.
 NOT_NOUNS: frozenset[str] = frozenset({
     'it', 'them', 'they', 'this', 'that', 'these', 'those', 'he', 'she', 'him', 'her', 'i', 'we',
