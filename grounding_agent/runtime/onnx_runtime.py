@@ -1,8 +1,9 @@
 """ONNX Runtime session for an exported OWL image encoder (see onnx_export.py).
 
 Providers follow the configured device: the CPU provider for `cpu`; for `cuda[:N]` the
-TensorRT provider (engines cached in `engine_cache_dir`), then CUDA, then CPU, each only when
-`onnxruntime.get_available_providers()` lists it. onnxruntime is imported inside functions.
+TensorRT provider (engines cached in `engine_cache_dir`, by default the model's folder), then
+CUDA, then CPU, each only when `onnxruntime.get_available_providers()` lists it. onnxruntime is
+imported inside functions.
 """
 
 from __future__ import annotations
@@ -101,7 +102,9 @@ class OnnxImageEncoder:
             ort.get_available_providers(),
             device=device,
             fp16=fp16,
-            engine_cache_dir=engine_cache_dir,
+            # The TensorRT provider builds its engines on first use (minutes on a Jetson);
+            # keeping them next to the model by default makes that a one-time cost.
+            engine_cache_dir=engine_cache_dir or str(path.resolve().parent),
         )
         try:
             self._session: Any = ort.InferenceSession(
