@@ -56,8 +56,9 @@ _GRAMMAR_PATH = Path(__file__).with_name('command.lark')
 _WORD_RE = re.compile(r"[^\W_]+(?:['\-][^\W_]+)*")
 _ORDINAL_DIGITS_RE = re.compile(r'^([1-9][0-9]*)(?:st|nd|rd|th)$')
 _QUOTES = str.maketrans({'\u2019': "'", '\u2018': "'", '\u02bc': "'", '\u00b4': "'", '`': "'"})
-# Whitespace controls are fine in pasted text; any other control character is not.
-_ALLOWED_CONTROLS = frozenset('\t\n\r')
+# Control characters (Unicode category Cc) other than tab and line breaks, and lone surrogates.
+_CONTROL_RE = re.compile('[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]')
+_SURROGATE_RE = re.compile('[\ud800-\udfff]')
 
 # Token categories (the grammar's terminals) that end a noun phrase's word list.
 _NOMINAL_KINDS = frozenset(
@@ -127,19 +128,23 @@ def _words(text: str) -> list[str]:
     """Validate `text` and split it into lower-case words with contractions expanded."""
     if not text.strip():
         raise CommandError('empty command: say what to find, e.g. "find the red cube"')
-    for position, char in enumerate(text):
-        if unicodedata.category(char) == 'Cc' and char not in _ALLOWED_CONTROLS:
-            raise CommandError(
-                f'command contains a control character (U+{ord(char):04X} at position '
-                f'{position}); send plain text'
-            )
-        if 0xD800 <= ord(char) <= 0xDFFF:
-            raise CommandError(
-                f'command contains an invalid character (lone surrogate at position {position})'
-            )
-    text = unicodedata.normalize('NFKC', text).translate(_QUOTES)
-    # Zero-width spaces, joiners and byte-order marks are invisible: drop them.
-    text = ''.join(c for c in text if unicodedata.category(c) != 'Cf')
+    control = _CONTROL_RE.search(text)
+    if control is not None:
+        raise CommandError(
+            f'command contains a control character (U+{ord(control.group()):04X} at position '
+            f'{control.start()}); send plain text'
+        )
+    surrogate = _SURROGATE_RE.search(text)
+    if surrogate is not None:
+        raise CommandError(
+            'command contains an invalid character (lone surrogate at position '
+            f'{surrogate.start()})'
+        )
+    if not text.isascii():
+        text = unicodedata.normalize('NFKC', text)
+        # Zero-width spaces, joiners and byte-order marks are invisible: drop them.
+        text = ''.join(c for c in text if unicodedata.category(c) != 'Cf')
+    text = text.translate(_QUOTES)
     if not any(c.isalpha() for c in text):
         raise CommandError(
             f'command has no words (only digits, punctuation or symbols): {text.strip()[:60]!r}'
@@ -160,12 +165,17 @@ class _Phrase:
 
     text: str
     senses: tuple[tuple[str, Any], ...]
+    kinds: frozenset[str] = frozenset()
+
+    @classmethod
+    def of(cls, text: str, senses: Sequence[tuple[str, Any]]) -> _Phrase:
+        return cls(text, tuple(senses), frozenset(k for k, _ in senses))
 
     def sense(self, kind: str) -> Any:
         return next(value for k, value in self.senses if k == kind)
 
     def has(self, *kinds: str) -> bool:
-        return any(k in kinds for k, _ in self.senses)
+        return not self.kinds.isdisjoint(kinds)
 
 
 def _add(
@@ -230,8 +240,8 @@ def _phrase_table() -> tuple[dict[str, _Phrase], dict[str, _Phrase], int]:
     for phrase, kind in vocab.QUESTION_PHRASES.items():
         _add(start, [phrase], 'QUESTION', kind)
     _add(start, vocab.LEADING_FILLERS, 'LEAD')
-    anywhere = {p: _Phrase(p, tuple(s)) for p, s in table.items()}
-    at_start = {p: _Phrase(p, tuple(s)) for p, s in start.items()}
+    anywhere = {p: _Phrase.of(p, s) for p, s in table.items()}
+    at_start = {p: _Phrase.of(p, s) for p, s in start.items()}
     longest = max(len(p.split()) for p in [*anywhere, *at_start])
     return anywhere, at_start, longest
 
@@ -289,11 +299,11 @@ def _segment(words: list[str]) -> list[_Phrase]:
         if phrase is None:
             ordinal = _ORDINAL_DIGITS_RE.match(word)
             if ordinal:
-                phrase = _Phrase(word, (('ORDINAL', int(ordinal.group(1))),))
+                phrase = _Phrase.of(word, [('ORDINAL', int(ordinal.group(1)))])
             elif word.isdigit() and word.isascii():
-                phrase = _Phrase(word, (('NUMBER', int(word)),))
+                phrase = _Phrase.of(word, [('NUMBER', int(word))])
             else:
-                phrase = _Phrase(word, (('WORD', None),))
+                phrase = _Phrase.of(word, [('WORD', None)])
         segments.append(phrase)
         i += len(phrase.text.split())
     return segments
