@@ -476,6 +476,13 @@ class _Sentence:
     target: _Nominal | None  # None: 'what is left of the cup'
 
 
+_QUESTION_RULES = {
+    'count': QueryKind.COUNT,
+    'exists': QueryKind.EXISTS,
+    'verify': QueryKind.VERIFY_RELATION,
+    'what': QueryKind.WHAT,
+    'which': QueryKind.WHICH,
+}
 _LINK_WORDS = frozenset({'REL', 'BETWEEN', 'DESC', 'POSITION', 'ATTR', 'SUPERL', 'COMPAR'})
 
 
@@ -511,27 +518,6 @@ class _TreeToSentence(Transformer):  # type: ignore[type-arg]
             clause=any(t.kind in ('RELPRON', 'PART') for t in leaves),
         )
 
-    def relation_link(self, children: list[Any]) -> _Link:
-        return self._link('relation', children)
-
-    def between_link(self, children: list[Any]) -> _Link:
-        return self._link('between', children)
-
-    def description_link(self, children: list[Any]) -> _Link:
-        return self._link('description', children)
-
-    def position_link(self, children: list[Any]) -> _Link:
-        return self._link('position', children)
-
-    def attribute_link(self, children: list[Any]) -> _Link:
-        return self._link('attribute', children)
-
-    def rank_link(self, children: list[Any]) -> _Link:
-        return self._link('rank', children)
-
-    def predicate_link(self, children: list[Any]) -> _Link:
-        return self._link('predicate', children)
-
     def _sentence(self, kind: QueryKind, action: str, children: list[Any]) -> _Sentence:
         target = next((c for c in children if isinstance(c, tuple)), None)
         if target is None:
@@ -544,20 +530,14 @@ class _TreeToSentence(Transformer):  # type: ignore[type-arg]
         kind = QueryKind.TRACK if action == 'track' else QueryKind.LOCATE
         return self._sentence(kind, action, children)
 
-    def count(self, children: list[Any]) -> _Sentence:
-        return self._sentence(QueryKind.COUNT, 'ask', children)
-
-    def exists(self, children: list[Any]) -> _Sentence:
-        return self._sentence(QueryKind.EXISTS, 'ask', children)
-
-    def verify(self, children: list[Any]) -> _Sentence:
-        return self._sentence(QueryKind.VERIFY_RELATION, 'ask', children)
-
-    def what(self, children: list[Any]) -> _Sentence:
-        return self._sentence(QueryKind.WHAT, 'ask', children)
-
-    def which(self, children: list[Any]) -> _Sentence:
-        return self._sentence(QueryKind.WHICH, 'ask', children)
+    def __default__(self, data: Any, children: list[Any], meta: Any) -> Any:
+        # relation_link, between_link, ... and the question rules differ only by name.
+        rule = str(data)
+        if rule.endswith('_link'):
+            return self._link(rule.removesuffix('_link'), children)
+        if rule in _QUESTION_RULES:
+            return self._sentence(_QUESTION_RULES[rule], 'ask', children)
+        raise CommandError(f'the command grammar has a rule the parser cannot read: {rule}')
 
     def start(self, children: list[Any]) -> _Sentence:
         sentence = children[0]
