@@ -286,6 +286,9 @@ class ShapeFeatures:
     flat_shading: float  # fraction of pixels in the few most common exact colours
     contrast: float  # spread of brightness over the object (shading evidence is weak if small)
     fine_vertices: int  # corners of the outline simplified at a fine tolerance
+    cap_fraction: float  # share of the largest one-colour region (a flat top, a cube face)
+    cap_height: float  # where that region sits: 0 at the top of the object, 1 at the bottom
+    column_r2: float  # share of the remaining shading explained by the image column
 
 
 def _mask_iou(mask: npt.NDArray[np.uint8], shape_mask: npt.NDArray[np.uint8]) -> float:
@@ -294,8 +297,10 @@ def _mask_iou(mask: npt.NDArray[np.uint8], shape_mask: npt.NDArray[np.uint8]) ->
     return inter / union if union else 0.0
 
 
-def shape_features(mask: npt.NDArray[np.uint8], pixels: npt.NDArray[np.uint8]) -> ShapeFeatures:
-    """Measure a cropped binary mask (uint8 0/1, padded) and the RGB pixels inside it."""
+def shape_features(mask: npt.NDArray[np.uint8], colours: npt.NDArray[np.uint8]) -> ShapeFeatures:
+    """Measure a cropped binary mask (uint8 0/1, padded) and the RGB crop under it."""
+    inside = mask.astype(bool)
+    pixels = colours[inside]
     contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
     contour = max(contours, key=cv2.contourArea)
     area = float(np.count_nonzero(mask))
@@ -326,13 +331,34 @@ def shape_features(mask: npt.NDArray[np.uint8], pixels: npt.NDArray[np.uint8]) -
     bottom_width = float(rows[-quarter:].mean()) / widest
     fine = cv2.approxPolyDP(hull, 0.015 * cv2.arcLength(hull, True), True)
     # A flat face renders in one exact colour; curved surfaces in many.
-    codes = (
-        (pixels[:, 0].astype(np.int32) << 16) | (pixels[:, 1].astype(np.int32) << 8) | pixels[:, 2]
+    code_image = (
+        (colours[..., 0].astype(np.int32) << 16)
+        | (colours[..., 1].astype(np.int32) << 8)
+        | colours[..., 2]
     )
-    _unique, counts = np.unique(codes, return_counts=True)
-    flat_shading = float(np.sort(counts)[-4:].sum()) / max(1, codes.size)
+    codes = code_image[inside]
+    unique, counts = np.unique(codes, return_counts=True)
+    order = np.argsort(counts)
+    flat_shading = float(counts[order[-4:]].sum()) / max(1, codes.size)
+    cap_fraction = float(counts[order[-1]]) / max(1, codes.size)
+    ys, xs = np.nonzero(inside)
+    cap = code_image[ys, xs] == unique[order[-1]]
+    span = max(1.0, float(ys.max() - ys.min()))
+    cap_height = float(ys[cap].mean() - ys.min()) / span
     value = pixels.max(axis=1).astype(np.float32) / 255.0
     contrast = float(np.percentile(value, 95) - np.percentile(value, 5)) if value.size else 0.0
+    # How much of the shading off the largest flat region depends on the column alone: a
+    # cylinder's side is lit by its angle to the light, the same all the way down.
+    rest = ~cap
+    column_r2 = 0.0
+    if np.count_nonzero(rest) > 8:
+        columns = xs[rest] - xs.min()
+        shade = value[rest].astype(np.float64)
+        n = np.bincount(columns).astype(np.float64)
+        column_mean = np.bincount(columns, weights=shade) / np.maximum(n, 1.0)
+        total = float(((shade - shade.mean()) ** 2).sum())
+        within = float(((shade - column_mean[columns]) ** 2).sum())
+        column_r2 = 1.0 - within / total if total > 1e-9 else 0.0
     return ShapeFeatures(
         circularity=circularity,
         ellipse_fill=ellipse_fill,
@@ -346,28 +372,51 @@ def shape_features(mask: npt.NDArray[np.uint8], pixels: npt.NDArray[np.uint8]) -
         flat_shading=min(1.0, flat_shading),
         contrast=contrast,
         fine_vertices=len(fine),
+        cap_fraction=cap_fraction,
+        cap_height=cap_height,
+        column_r2=column_r2,
     )
 
 
+def _ramp(value: float, low: float, high: float) -> float:
+    """0 below `low`, 1 above `high`, linear in between."""
+    return min(1.0, max(0.0, (value - low) / (high - low)))
+
+
+#: Softmax scale of the shape evidence: larger makes the agreements more decisive.
+_SHAPE_SHARPNESS = 2.0
+
+
 def shape_agreements(features: ShapeFeatures) -> dict[str, float]:
-    """Graded agreement (0..1, summing to 1) of the measured features with each shape class."""
+    """Graded agreement (0..1, summing to 1) of the measured features with each shape class.
+
+    Each class collects evidence from memberships in 0..1: a sphere is a round, circular
+    outline without flat faces; a cube a few flat faces with straight edges; a cone a pointed
+    top that fills its enclosing triangle; a cylinder an elongated outline whose top rows are
+    already nearly full width. Shading evidence counts only when the object shows enough
+    contrast (a black object renders in a few levels whatever its shape).
+    """
     f = features
+    shading = _ramp(f.contrast, 0.04, 0.1)
+    round_outline = _ramp(f.ellipse_fill, 0.92, 0.97) * _ramp(f.ellipse_aspect, 0.85, 0.95)
+    # A dark object renders in few levels whatever its shape: demand near-total flatness.
+    flat = _ramp(f.flat_shading, 0.95 - 0.2 * shading, 0.99 - 0.04 * shading)
+    pointed = _ramp(0.45 - f.top_width, 0.0, 0.2)
+    triangular = _ramp(f.triangle_fill, 0.68, 0.82)
+    straight = _ramp(8.0 - f.fine_vertices, 0.0, 2.0)
+    full_top = _ramp(f.top_width, 0.6, 0.8)
+    elongated = 1.0 - _ramp(f.ellipse_aspect, 0.8, 0.95)
     evidence = {
-        # Round outline, no flat faces.
-        'sphere': 6.0 * (f.ellipse_fill - 0.9)
-        + 3.0 * (f.ellipse_aspect - 0.85)
-        - 4.0 * max(0.0, f.flat_shading - 0.5),
-        # Pointed top: narrow first rows, the outline fills its enclosing triangle.
-        'cone': 8.0 * (0.35 - f.top_width) + 6.0 * (f.triangle_fill - 0.75),
-        # A few flat faces with straight edges.
-        'cube': 5.0 * (f.flat_shading - 0.75)
-        + 4.0 * (f.polygon_fill - 0.9)
-        - 0.5 * max(0, f.polygon_vertices - 6),
-        # Straight vertical sides, rounded ends: elongated, full rows top and bottom.
-        'cylinder': 4.0 * (0.7 - f.ellipse_fill / 1.3 - f.flat_shading / 2.0)
-        + 3.0 * (min(f.top_width, f.bottom_width) - 0.6),
+        'sphere': 3.0 * round_outline - 2.0 * flat - 1.5 * pointed,
+        'cube': 3.0 * flat + straight - round_outline - pointed,
+        'cylinder': 1.5 * elongated
+        + full_top
+        + shading * (1.0 - flat)
+        - 1.5 * pointed
+        - 2.0 * round_outline,
+        'cone': 2.5 * pointed + 1.5 * triangular - flat,
     }
-    logits = np.array([evidence[s] for s in SHAPE_CLASSES])
+    logits = _SHAPE_SHARPNESS * np.array([evidence[s] for s in SHAPE_CLASSES])
     logits -= logits.max()
     weights = np.exp(logits)
     weights /= weights.sum()
@@ -401,24 +450,22 @@ class Segment:
         return f'{self.colour} {self.shape}'
 
 
-def _chromaticity(
-    image: npt.NDArray[np.uint8],
-) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
-    pixels = image.astype(np.float32)
-    brightness = pixels.sum(axis=2) + 3.0  # +3: black pixels get a neutral chromaticity
-    chroma = (pixels + 1.0) / brightness[..., None]
-    return chroma, brightness
-
-
 def _background_colours(
     image: npt.NDArray[np.uint8], params: ColorShapeParams
-) -> list[tuple[npt.NDArray[np.float32], float]]:
-    """(chromaticity, brightness) of the large uniform surfaces: table, floor, sky."""
-    height, width = image.shape[:2]
-    quantised = (image >> 4).astype(np.int32)
+) -> list[npt.NDArray[np.float32]]:
+    """Mean RGB of the large uniform surfaces: table, floor, sky.
+
+    A surface is a 16-level colour bin holding `background_fraction` of the image, or
+    `border_fraction` of its border (the table may fill little of a wide view). Every other
+    pixel is enough to find them.
+    """
+    sample = image[::2, ::2]
+    height, width = sample.shape[:2]
+    quantised = (sample >> 4).astype(np.int32)
     bins = (quantised[..., 0] << 8) | (quantised[..., 1] << 4) | quantised[..., 2]
-    counts = np.bincount(bins.ravel(), minlength=4096)
-    edge = max(2, min(height, width) // 40)
+    flat_bins = bins.ravel()
+    counts = np.bincount(flat_bins, minlength=4096)
+    edge = max(1, min(height, width) // 40)
     border = np.concatenate(
         [
             bins[:edge].ravel(),
@@ -428,21 +475,17 @@ def _background_colours(
         ]
     )
     border_counts = np.bincount(border, minlength=4096)
-    total = bins.size
+    total = flat_bins.size
     chosen = np.flatnonzero(
         (counts >= params.background_fraction * total)
         | ((border_counts >= params.border_fraction * border.size) & (counts >= 0.01 * total))
     )
-    if chosen.size == 0:
-        return []
-    flat = image.reshape(-1, 3).astype(np.float64)
-    surfaces = []
-    for value in chosen:
-        members = flat[bins.ravel() == value]
-        mean = members.mean(axis=0)
-        brightness = float(mean.sum()) + 3.0
-        surfaces.append((((mean + 1.0) / brightness).astype(np.float32), brightness))
-    return surfaces
+    channels = sample.reshape(-1, 3)
+    sums = [np.bincount(flat_bins, weights=channels[:, k], minlength=4096) for k in range(3)]
+    return [
+        np.array([sums[k][value] / counts[value] for k in range(3)], dtype=np.float32)
+        for value in chosen
+    ]
 
 
 def _shadow_regions(
@@ -474,18 +517,49 @@ def _shadow_regions(
     return shadow[labels] & candidates
 
 
+#: A surface this bright in every channel is the renderer's clear colour (see `_foreground`).
+_CLEAR_COLOUR_LEVEL = 245.0
+_CLEAR_LIT_RATIO = 0.97
+
+
 def _foreground(image: npt.NDArray[np.uint8], params: ColorShapeParams) -> npt.NDArray[np.uint8]:
-    chroma, brightness = _chromaticity(image)
+    pixels = image.astype(np.float32)
+    # +3 (one per channel) gives black pixels a neutral chromaticity instead of 0/0.
+    brightness = cv2.transform(pixels, np.ones((1, 3), np.float32)) + 3.0
+    # Quantisation noise of the chromaticity grows as the pixel gets darker: +2 levels.
+    tolerance = params.chroma_tolerance * brightness + 2.0
     surfaces = []
     lit = np.zeros(image.shape[:2], dtype=bool)
-    for surface_chroma, surface_brightness in _background_colours(image, params):
-        ratio = brightness / surface_brightness
-        # Quantisation noise of the chromaticity grows as the pixel gets darker.
-        tolerance = params.chroma_tolerance + 2.0 / brightness
-        same = np.abs(chroma - surface_chroma).sum(axis=2) < tolerance
-        surface_lit = same & (ratio >= params.lit_ratio) & (ratio <= params.highlight_ratio)
-        shaded = same & (ratio >= params.shadow_ratio) & (ratio < params.lit_ratio)
-        surfaces.append((surface_lit, shaded))
+    for colour in _background_colours(image, params):
+        surface_brightness = float(colour.sum()) + 3.0
+        chroma = (colour + 1.0) / surface_brightness
+        # brightness * |chromaticity(P) - chroma|_1 = |(P + 1) - chroma * (sum(P) + 3)|_1, an
+        # affine map of P: one cv2.transform instead of per-pixel divisions.
+        affine = np.hstack(
+            [np.eye(3) - np.outer(chroma, np.ones(3)), (1.0 - 3.0 * chroma)[:, None]]
+        )
+        residual = np.abs(cv2.transform(pixels, affine.astype(np.float32)))
+        same = cv2.transform(residual, np.ones((1, 3), np.float32)) < tolerance
+        # A saturated white surface is the renderer's clear colour (empty space), not a lit
+        # surface: nothing casts a shadow on it, and a white object's lit face must not match.
+        clear = float(colour.min()) >= _CLEAR_COLOUR_LEVEL
+        lowest_lit = _CLEAR_LIT_RATIO if clear else params.lit_ratio
+        lit_range = cv2.inRange(
+            brightness,
+            lowest_lit * surface_brightness,
+            params.highlight_ratio * surface_brightness,
+        ).astype(bool)
+        shade_range = (
+            np.zeros_like(lit_range)
+            if clear
+            else cv2.inRange(
+                brightness,
+                params.shadow_ratio * surface_brightness,
+                params.lit_ratio * surface_brightness,
+            ).astype(bool)
+        )
+        surface_lit = same & lit_range
+        surfaces.append((surface_lit, same & shade_range & ~lit_range))
         lit |= surface_lit
     background = lit.copy()
     for surface_lit, shaded in surfaces:
@@ -514,7 +588,7 @@ def _split_by_colour(
     labels = labels.ravel().astype(np.int32)
     share = np.bincount(labels, minlength=2) / len(labels)
     separation = float(np.linalg.norm(centres[0] - centres[1]))
-    if separation < params.split_distance or share.min() < 0.12:
+    if separation < params.split_distance or share.min() < 0.04:
         return None
     return labels
 
@@ -528,19 +602,25 @@ def _embedding(pixels: npt.NDArray[np.uint8]) -> npt.NDArray[np.float32]:
 
 
 def _describe(
-    image: npt.NDArray[np.uint8],
-    mask: npt.NDArray[bool],
+    patch: npt.NDArray[np.uint8],
+    mask: npt.NDArray[np.bool_],
+    offset: tuple[int, int],
     scale: float,
     min_area: int,
 ) -> Segment | None:
+    """Measure one object mask lying in `patch`, whose top-left image pixel is `offset`."""
     ys, xs = np.nonzero(mask)
     if ys.size < min_area:
         return None
-    y1, y2, x1, x2 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
-    pixels = image[ys, xs]
+    pixels = patch[ys, xs]
+    ys = ys + offset[1]
+    xs = xs + offset[0]
+    y1, y2, x1, x2 = int(ys.min()), int(ys.max()) + 1, int(xs.min()), int(xs.max()) + 1
     crop = np.zeros((y2 - y1 + 2, x2 - x1 + 2), dtype=np.uint8)
     crop[ys - y1 + 1, xs - x1 + 1] = 1
-    features = shape_features(crop, pixels)
+    colours = np.zeros((*crop.shape, 3), dtype=np.uint8)
+    colours[ys - y1 + 1, xs - x1 + 1] = pixels
+    features = shape_features(crop, colours)
     return Segment(
         box=Box(x1 / scale, y1 / scale, x2 / scale, y2 / scale),
         area=round(ys.size / scale**2),
@@ -574,13 +654,58 @@ def segment_objects(
         component = labels[y : y + h, x : x + w] == index
         parts = _split_component(image[y : y + h, x : x + w], component, params, min_area)
         for part in parts:
-            full = np.zeros((work_height, work_width), dtype=bool)
-            full[y : y + h, x : x + w] = part
-            segment = _describe(image, full, scale, min_area)
+            segment = _describe(image[y : y + h, x : x + w], part, (x, y), scale, min_area)
             if segment is not None:
                 segments.append(segment)
     segments.sort(key=lambda s: (s.box.x1, s.box.y1))
     return segments
+
+
+def _enclosed(cluster: npt.NDArray[np.uint8], component: npt.NDArray[np.bool_]) -> bool:
+    """True when `cluster` hardly touches the background: a highlight, a painted spot."""
+    ring = cv2.dilate(cluster, np.ones((3, 3), np.uint8)).astype(bool) & ~cluster.astype(bool)
+    outside = np.count_nonzero(ring & ~component)
+    return outside < 0.1 * max(1, np.count_nonzero(ring))
+
+
+def _split_concave(
+    mask: npt.NDArray[np.bool_], min_area: int, depth: int = 0
+) -> list[npt.NDArray[np.bool_]]:
+    """Cut a one-colour region that is the union of two convex objects (one behind the other).
+
+    Every shape this backend knows is convex, so two deep notches on different sides of the
+    outline are where two silhouettes cross; the cut joins the two deepest notches.
+    """
+    area = int(np.count_nonzero(mask))
+    if depth >= 3 or area < 2 * min_area:
+        return [mask]
+    contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+    contour = max(contours, key=cv2.contourArea)
+    if len(contour) < 12:
+        return [mask]
+    hull = cv2.convexHull(contour, returnPoints=False)
+    try:
+        defects = cv2.convexityDefects(contour, hull)
+    except cv2.error:  # self-intersecting outlines of one-pixel-wide parts
+        return [mask]
+    if defects is None:
+        return [mask]
+    defects = defects.reshape(-1, 4)
+    depths = defects[:, 3] / 256.0
+    deep = np.flatnonzero(depths >= max(2.5, 0.12 * math.sqrt(area)))
+    if deep.size < 2:
+        return [mask]
+    first, second = deep[np.argsort(depths[deep])[-2:]]
+    start = tuple(int(v) for v in contour[defects[first, 2], 0])
+    end = tuple(int(v) for v in contour[defects[second, 2], 0])
+    cut = mask.astype(np.uint8)
+    cv2.line(cut, start, end, 0, 2)
+    count, labels = cv2.connectedComponents(cut, connectivity=4)
+    pieces = [labels == k for k in range(1, count)]
+    pieces = [p for p in pieces if np.count_nonzero(p) >= min_area]
+    if len(pieces) < 2:
+        return [mask]
+    return [part for piece in pieces for part in _split_concave(piece, min_area, depth + 1)]
 
 
 def _split_component(
@@ -590,18 +715,23 @@ def _split_component(
     min_area: int,
     depth: int = 0,
 ) -> list[npt.NDArray[np.bool_]]:
-    """The component as one mask, or one per colour cluster and connected piece."""
+    """The component as one mask, or one per colour cluster and convex piece."""
     ys, xs = np.nonzero(component)
-    labels = _split_by_colour(patch[ys, xs], params, min_area) if depth < 2 else None
-    if labels is None:
-        return [component]
+    labels = _split_by_colour(patch[ys, xs], params, min_area) if depth < 3 else None
+    clusters = []
+    if labels is not None:
+        for cluster in (0, 1):
+            cluster_mask = np.zeros(component.shape, dtype=np.uint8)
+            chosen = labels == cluster
+            cluster_mask[ys[chosen], xs[chosen]] = 1
+            kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3, 3))
+            clusters.append(cv2.morphologyEx(cluster_mask, cv2.MORPH_OPEN, kernel))
+        if any(_enclosed(cluster, component) for cluster in clusters):
+            clusters = []
+    if not clusters:
+        return _split_concave(component, min_area)
     pieces: list[npt.NDArray[np.bool_]] = []
-    for cluster in (0, 1):
-        cluster_mask = np.zeros(component.shape, dtype=np.uint8)
-        chosen = labels == cluster
-        cluster_mask[ys[chosen], xs[chosen]] = 1
-        kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3, 3))
-        cluster_mask = cv2.morphologyEx(cluster_mask, cv2.MORPH_OPEN, kernel)
+    for cluster_mask in clusters:
         count, piece_labels = cv2.connectedComponents(cluster_mask, connectivity=8)
         for piece in range(1, count):
             piece_mask = piece_labels == piece
