@@ -39,8 +39,11 @@ $(STAMP): setup.py config/pip/requirements.txt config/pip/ros-wheels.txt config/
 	  $(PIP) install $(CONSTRAINTS) -r config/pip/ros-wheels.txt 2>&1 | grep -v 'is ignored' || true; \
 	fi; \
 	$(PIP) install --no-deps $(CONSTRAINTS) trackers 2>&1 | grep -v 'is ignored' || true; \
+	echo "== lark 1.x last: the ROS wheels' lark-parser 0.12 writes into the same lark/ directory"; \
+	$(PIP) install --no-deps --force-reinstall $(CONSTRAINTS) lark 2>&1 | grep -v 'is ignored' || true; \
 	$(PIP) install --no-deps -e . 2>&1 | grep -v 'is ignored' || true; \
-	$(BIN)/python -c 'import rclpy, torch, transformers, trackers, pybullet, pocketsphinx, lark, grounding_agent'; \
+	$(BIN)/python -c 'import rclpy, torch, transformers, trackers, pybullet, pocketsphinx, grounding_agent'; \
+	$(BIN)/python -c 'import lark, sys; sys.exit(0 if lark.__version__.startswith("1.") else "lark 1.x expected, got " + lark.__version__)'; \
 	$(MAKE) --no-print-directory system-deps; \
 	touch $(STAMP)
 
