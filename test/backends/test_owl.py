@@ -441,17 +441,20 @@ def test_ground_command_runs_on_the_tiny_model(
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    pytest.importorskip('grounding_agent.commands.ground', reason='ground command not present')
+    # `grounding-agent ground` exactly as a user types it (its own parser and run()).
+    import argparse
+
     import cv2
 
-    from grounding_agent.cli import main
+    from grounding_agent.commands import ground
     from grounding_agent.core.result import GroundingResult
 
     image_path = tmp_path / 'camera.png'
     cv2.imwrite(str(image_path), camera_image[:, :, ::-1])
-    main(
+    parser = argparse.ArgumentParser(prog='grounding-agent ground')
+    ground.add_arguments(parser)
+    args = parser.parse_args(
         [
-            'ground',
             '--backend',
             'owlv2',
             '--model',
@@ -462,7 +465,9 @@ def test_ground_command_runs_on_the_tiny_model(
             'find the red cube',
         ]
     )
+    code = ground.run(args)
     result = GroundingResult.from_json(capsys.readouterr().out)
+    assert code == 0, result.reason
     assert result.backend == 'owlv2'
     assert result.status.value != 'error', result.reason
 
