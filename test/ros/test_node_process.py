@@ -46,11 +46,15 @@ def test_cli_node_answers_a_command_and_stops_on_sigint(ros: RosHarness) -> None
         # Model-free start-up still imports rclpy, numpy and OpenCV: allow for a busy machine.
         assert wait_for(
             lambda: (
-                peer.images['front'].get_subscription_count() > 0
-                and peer.commands.get_subscription_count() > 0
+                process.poll() is not None
+                or (
+                    peer.images['front'].get_subscription_count() > 0
+                    and peer.commands.get_subscription_count() > 0
+                )
             ),
             timeout=90.0,
         ), 'the node process never subscribed'
+        assert process.poll() is None, f'the node process ended: {process.communicate()[1]}'
         peer.send_image(scene_image())
         peer.send_command(json.dumps({'text': 'find the red cube', 'request_id': 'cli'}))
         (result,) = peer.wait_results(1, timeout=60.0)
