@@ -340,9 +340,11 @@ class GroundingNode(LifecycleNode):
                             qos_overriding_options=QoSOverridingOptions.with_default_policies(),
                         )
                     )
+        # Deep enough that a burst of commands reaches the callback (and gets a 'busy' answer)
+        # instead of being overwritten in the DDS reader's history unanswered.
         self._subscriptions_active.append(
             self.create_subscription(
-                String, '~/command', self._on_command, 10, callback_group=self._command_group
+                String, '~/command', self._on_command, 100, callback_group=self._command_group
             )
         )
 
