@@ -263,8 +263,10 @@ def test_resolver_thresholds_apply_at_runtime(ros: RosHarness) -> None:
     peer.send_image(scene_image())
     peer.send_command(command('find the red cube', 'before'))
     assert peer.wait_results(1)[0].status is ResultStatus.GROUNDED
-    changes = [Parameter('resolver.accept_threshold', value=0.95),
-               Parameter('diagnostics_period_s', value=0.5)]
+    changes = [
+        Parameter('resolver.accept_threshold', value=0.95),
+        Parameter('diagnostics_period_s', value=0.5),
+    ]
     assert all(outcome.successful for outcome in node.set_parameters(changes))
     assert node._diagnostics_timer.timer_period_ns == 500_000_000
     peer.send_image(scene_image())
