@@ -100,6 +100,10 @@ class CameraSync:
         with self._lock:
             return self._stats
 
+    def buffered(self) -> tuple[int, int]:
+        """How many depth images and intrinsics are waiting to be matched."""
+        return len(self._depth), len(self._intrinsics)
+
     def clear(self) -> None:
         self._depth.clear()
         self._intrinsics.clear()

@@ -16,7 +16,8 @@ from __future__ import annotations
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from types import MappingProxyType
 from typing import Any
 
 import rclpy
@@ -262,6 +263,21 @@ class GroundingNode(LifecycleNode):
         return self._entered('unconfigured', super().on_error(state))
 
     @property
+    def feeds(self) -> Mapping[str, CameraFeed]:
+        """Each camera's frame slot and depth / intrinsics buffers (for diagnostics and tests)."""
+        return MappingProxyType(self._feeds)
+
+    @property
+    def backend_state(self) -> str:
+        """'not loaded', 'loading <name>', '<name> loaded' or 'failed to load: <reason>'."""
+        return self._backend_state
+
+    def worker_counters(self) -> dict[str, Any]:
+        """Commands, answers, busy, timeouts, errors, queued commands ({} before configure)."""
+        worker = self._worker
+        return worker.counters() if worker is not None else {}
+
+    @property
     def lifecycle_state(self) -> str:
         """unconfigured, inactive, active or finalized."""
         return self._lifecycle
@@ -495,8 +511,7 @@ class GroundingNode(LifecycleNode):
         name = self.get_name()
         state = self._lifecycle
         entries = []
-        worker = self._worker
-        counters: dict[str, Any] = worker.counters() if worker is not None else {}
+        counters = self.worker_counters()
         if self._backend is not None:
             level, message = 'ok', self._backend_state
         elif self._backend_state.startswith('failed'):

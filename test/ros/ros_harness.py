@@ -180,6 +180,18 @@ class Peer:
         )
         self.compressed[camera].publish(msg)
 
+    def send_depth(
+        self, depth: npt.NDArray[Any], *, encoding: str, stamp: Stamp, camera: str = 'front'
+    ) -> None:
+        header = header_with(stamp, 'camera_optical')
+        self.depth[camera].publish(image_msg_from_array(depth, encoding=encoding, header=header))
+
+    def collect(self, msg_type: Any, topic: str) -> list[Any]:
+        """Every message that arrives on `topic` from now on (appended as they come)."""
+        received: list[Any] = []
+        self.node.create_subscription(msg_type, topic, received.append, 10)
+        return received
+
     def send_command(self, text: str) -> None:
         self.commands.publish(String(data=text))
 

@@ -99,34 +99,23 @@ def test_depth_and_camera_info_give_a_3d_point_and_markers(ros: RosHarness) -> N
     from sensor_msgs.msg import CameraInfo
     from visualization_msgs.msg import Marker, MarkerArray
 
-    from grounding_agent.ros.image_conversion import header_with, image_msg_from_array
+    from grounding_agent.ros.image_conversion import header_with
 
     script_red_cube()
     node, peer = started(ros)
-    markers: list[MarkerArray] = []
-    peer.node.create_subscription(
-        MarkerArray, f'{ros.prefix}/grounding_node/markers', markers.append, 10
-    )
+    markers = peer.collect(MarkerArray, f'{ros.prefix}/grounding_node/markers')
     stamp = Stamp(sec=50)
-    image = scene_image()
-    depth_mm = np.full(image.shape[:2], 1500, dtype=np.uint16)
-    peer.depth['front'].publish(
-        image_msg_from_array(depth_mm, encoding='16UC1', header=header_with(stamp, 'cam'))
-    )
-    info = CameraInfo(
-        header=header_with(stamp, 'cam'),
-        width=320,
-        height=240,
-        k=[300.0, 0, 160.0, 0, 300.0, 120.0, 0, 0, 1],
-    )
-    peer.info['front'].publish(info)
-    assert wait_for(
-        lambda: (
-            len(node._feeds['front'].sync._depth) == 1
-            and len(node._feeds['front'].sync._intrinsics) == 1
+    peer.send_depth(np.full((240, 320), 1500, dtype=np.uint16), encoding='16UC1', stamp=stamp)
+    peer.info['front'].publish(
+        CameraInfo(
+            header=header_with(stamp, 'cam'),
+            width=320,
+            height=240,
+            k=[300.0, 0, 160.0, 0, 300.0, 120.0, 0, 0, 1],
         )
     )
-    peer.send_image(image, stamp=stamp, frame_id='cam')
+    assert wait_for(lambda: node.feeds['front'].sync.buffered() == (1, 1))
+    peer.send_image(scene_image(), stamp=stamp, frame_id='cam')
     peer.send_command(command('find the red cube', 'depth'))
     (result,) = peer.wait_results(1)
     assert result.target is not None
@@ -138,17 +127,13 @@ def test_depth_and_camera_info_give_a_3d_point_and_markers(ros: RosHarness) -> N
 
 
 def test_nan_and_zero_depth_leave_a_2d_answer(ros: RosHarness) -> None:
-    from grounding_agent.ros.image_conversion import header_with, image_msg_from_array
-
     script_red_cube()
     node, peer = started(ros)
     stamp = Stamp(sec=60)
     depth = np.full((240, 320), np.nan, dtype=np.float32)
     depth[:, :160] = 0.0
-    peer.depth['front'].publish(
-        image_msg_from_array(depth, encoding='32FC1', header=header_with(stamp, 'cam'))
-    )
-    assert wait_for(lambda: len(node._feeds['front'].sync._depth) == 1)
+    peer.send_depth(depth, encoding='32FC1', stamp=stamp)
+    assert wait_for(lambda: node.feeds['front'].sync.buffered()[0] == 1)
     peer.send_image(scene_image(), stamp=stamp)
     peer.send_command(command('find the red cube', 'nan'))
     (result,) = peer.wait_results(1)
@@ -196,7 +181,7 @@ def test_lifecycle_round_trip(ros: RosHarness) -> None:
 def test_a_backend_that_fails_to_load_leaves_the_node_unconfigured(ros: RosHarness) -> None:
     node = ros.grounding_node(**{'backend.name': 'no_such_backend'})
     assert node.lifecycle_state == 'unconfigured'
-    assert 'no_such_backend' in node._backend_state
+    assert 'no_such_backend' in node.backend_state
 
 
 def test_standing_query_follows_parameter_changes(ros: RosHarness) -> None:
@@ -350,7 +335,7 @@ def test_bad_images_answer_the_waiting_command_with_why(
     script_red_cube()
     node, peer = started(ros)
     peer.send_command(command('find the red cube', 'waiting'))
-    assert wait_for(lambda: node._worker.counters()['queued'] == 1)
+    assert wait_for(lambda: node.worker_counters()['queued'] == 1)
     peer.images['front'].publish(image())
     (result,) = peer.wait_results(1)
     assert result.status is ResultStatus.ERROR
@@ -364,11 +349,11 @@ def test_a_real_oversized_image_is_refused(ros: RosHarness) -> None:
     script_red_cube()
     node, peer = started(ros, max_image_bytes=1_000_000)
     peer.send_command(command('find the red cube', 'big'))
-    assert wait_for(lambda: node._worker.counters()['queued'] == 1)
+    assert wait_for(lambda: node.worker_counters()['queued'] == 1)
     peer.send_image(np.zeros((600, 600, 3), dtype=np.uint8))  # 1.08 MB of real pixels
     (result,) = peer.wait_results(1)
     assert 'exceeds max_image_bytes=1000000' in result.reason
-    assert node._feeds['front'].refused == 1
+    assert node.feeds['front'].refused == 1
 
 
 def test_backend_failure_is_an_error_result_and_a_diagnostics_entry(ros: RosHarness) -> None:
@@ -376,8 +361,7 @@ def test_backend_failure_is_an_error_result_and_a_diagnostics_entry(ros: RosHarn
 
     ScriptedTestBackend.failure = RuntimeError('model exploded')
     _, peer = started(ros, diagnostics_period_s=0.2)
-    arrays: list[DiagnosticArray] = []
-    peer.node.create_subscription(DiagnosticArray, '/diagnostics', arrays.append, 10)
+    arrays = peer.collect(DiagnosticArray, '/diagnostics')
     peer.send_image(scene_image())
     peer.send_command(command('find the red cube', 'boom'))
     (result,) = peer.wait_results(1)
@@ -404,10 +388,7 @@ def test_debug_image_is_drawn_for_a_subscriber(ros: RosHarness) -> None:
 
     script_red_cube()
     node, peer = started(ros)
-    images: list[Image] = []
-    peer.node.create_subscription(
-        Image, f'{ros.prefix}/grounding_node/debug_image', images.append, 10
-    )
+    images = peer.collect(Image, f'{ros.prefix}/grounding_node/debug_image')
     assert wait_for(lambda: node._debug_pub.get_subscription_count() > 0)
     peer.send_image(scene_image(), stamp=Stamp(sec=77))
     peer.send_command(command('find the red cube', 'debug'))
