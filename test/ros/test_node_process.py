@@ -1,4 +1,7 @@
-"""`grounding-agent node --ros-args ...`: it answers; Ctrl-C ends it cleanly."""
+"""grounding_node as a process (what `ros2 run` starts): it answers; Ctrl-C ends it cleanly.
+
+`grounding-agent node` calls the same `main` (test_node_command.py checks the hand-over).
+"""
 
 from __future__ import annotations
 
@@ -17,14 +20,13 @@ from ros_harness import RosHarness, scene_image, wait_for
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 
 
-def test_cli_node_answers_a_command_and_stops_on_sigint(ros: RosHarness) -> None:
+def test_node_process_answers_a_command_and_stops_on_sigint(ros: RosHarness) -> None:
     prefix = f'{ros.prefix}cli'
     process = subprocess.Popen(
         [
             sys.executable,
             '-m',
-            'grounding_agent.cli',
-            'node',
+            'grounding_agent.ros.grounding_node',
             '--ros-args',
             '-r',
             f'__ns:={prefix}',
