@@ -88,8 +88,8 @@ class ColorShapeParams:
     chroma_tolerance: float = 0.035
     min_area_px: int = 12
     min_area_fraction: float = 0.00005
-    background_fraction: float = 0.08
-    border_fraction: float = 0.15
+    background_fraction: float = 0.2
+    border_fraction: float = 0.1
     split_distance: float = 0.3
     max_side: int = 640
 
@@ -456,8 +456,8 @@ def _background_colours(
     """Mean RGB of the large uniform surfaces: table, floor, sky.
 
     A surface is a 16-level colour bin holding `background_fraction` of the image, or
-    `border_fraction` of its border (the table may fill little of a wide view). Every other
-    pixel is enough to find them.
+    `border_fraction` of its border (a large object close to the camera may fill much of the
+    image, but rarely its border). Every other pixel is enough to find them.
     """
     sample = image[::2, ::2]
     height, width = sample.shape[:2]
@@ -478,7 +478,7 @@ def _background_colours(
     total = flat_bins.size
     chosen = np.flatnonzero(
         (counts >= params.background_fraction * total)
-        | ((border_counts >= params.border_fraction * border.size) & (counts >= 0.01 * total))
+        | ((border_counts >= params.border_fraction * border.size) & (counts >= 0.005 * total))
     )
     channels = sample.reshape(-1, 3)
     sums = [np.bincount(flat_bins, weights=channels[:, k], minlength=4096) for k in range(3)]
@@ -692,7 +692,7 @@ def _split_concave(
         return [mask]
     defects = defects.reshape(-1, 4)
     depths = defects[:, 3] / 256.0
-    deep = np.flatnonzero(depths >= max(2.5, 0.12 * math.sqrt(area)))
+    deep = np.flatnonzero(depths >= max(2.5, 0.08 * math.sqrt(area)))
     if deep.size < 2:
         return [mask]
     first, second = deep[np.argsort(depths[deep])[-2:]]
