@@ -235,3 +235,57 @@ def test_run_evaluation_scores_a_saved_prediction_file(tmp_path: Path) -> None:
     )
     assert metrics.acc_50 == pytest.approx(3 / 11)
     assert (tmp_path / 'out' / 'results.md').is_file()
+
+
+def _drawn_benchmark(directory: Path) -> Path:
+    """A three-sample benchmark in GroundingME's record format on one drawn table image."""
+    image = np.full((120, 200, 3), (140, 115, 90), dtype=np.uint8)
+    image[50:80, 30:60] = (220, 30, 30)  # red square: a cube seen face on
+    image[50:80, 130:160] = (30, 60, 220)  # blue square
+    cv2.imwrite(str(directory / 'table.png'), image[:, :, ::-1])
+    records = [
+        ('pos', 'the red cube', 'Discriminative', [30, 50, 60, 80]),
+        ('rel', 'the cube right of the red cube', 'Spatial', [130, 50, 160, 80]),
+        ('rej', 'the green cube', 'Rejection', None),
+    ]
+    path = directory / 'annotations.jsonl'
+    with path.open('w') as stream:
+        for sample_id, description, l1, bbox in records:
+            record = {
+                'id': sample_id, 'description': description, 'image': 'table.png',
+                'bbox': bbox, 'subtask_l1': l1, 'subtask_l2': '', 'width': 200, 'height': 120,
+            }  # fmt: skip
+            stream.write(json.dumps(record) + '\n')
+    return path
+
+
+def test_eval_command_runs_the_agent_with_color_shape(tmp_path: Path) -> None:
+    import argparse
+
+    from grounding_agent.commands import eval as eval_command
+
+    _drawn_benchmark(tmp_path)
+    parser = argparse.ArgumentParser()
+    eval_command.add_arguments(parser)
+    args = parser.parse_args(
+        ['--dataset', str(tmp_path), '--out', str(tmp_path / 'out'), '--quiet']
+    )
+    assert eval_command.run(args) == 0
+    document = json.loads((tmp_path / 'out' / 'results.json').read_text())
+    statuses = {p['id']: p['status'] for p in document['predictions']}
+    assert statuses == {'pos': 'grounded', 'rel': 'grounded', 'rej': 'rejected'}
+    assert document['metrics']['acc@0.5'] == 1.0
+    assert document['run']['backend'] == 'color_shape'
+    assert document['metrics']['mean_latency_ms'] > 0
+
+
+def test_eval_command_reports_a_missing_dataset(tmp_path: Path, capsys) -> None:
+    import argparse
+
+    from grounding_agent.commands import eval as eval_command
+
+    parser = argparse.ArgumentParser()
+    eval_command.add_arguments(parser)
+    args = parser.parse_args(['--dataset', str(tmp_path / 'nope'), '--out', str(tmp_path)])
+    assert eval_command.run(args) == 2
+    assert 'dataset not found' in capsys.readouterr().err
