@@ -33,7 +33,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import cv2
@@ -751,7 +751,9 @@ class ColorShapeBackend(Backend):
 
     def __init__(self, config: BackendConfig | None = None) -> None:
         super().__init__(config if config is not None else BackendConfig(name='color_shape'))
-        self.params = ColorShapeParams.from_options(self.config.options)
+        params = ColorShapeParams.from_options(self.config.options)
+        # The common `max_image_side` setting caps the segmentation resolution as well.
+        self.params = replace(params, max_side=min(params.max_side, self.config.max_image_side))
 
     def segment(self, image: npt.NDArray[np.uint8]) -> list[Segment]:
         """Every object segment of `image` (for debugging and the benchmark)."""
