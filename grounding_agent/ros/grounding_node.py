@@ -188,6 +188,7 @@ class GroundingNode(LifecycleNode):
             command_timeout_s=settings.command_timeout_s,
             command_frame_max_age_s=settings.command_frame_max_age_s,
             depth_sync_tolerance_s=settings.depth_sync_tolerance_s,
+            tracking=settings.tracking,
         )
 
     def _worker_agent(self, settings: NodeSettings) -> Any:
@@ -412,7 +413,16 @@ class GroundingNode(LifecycleNode):
             except GroundingError as exc:
                 self._refuse(camera, what, exc)
                 return
-            feed.slot.put(_captured(rgb, msg.header))
+            captured = _captured(rgb, msg.header)
+            feed.slot.put(captured)
+            worker = self._worker
+            tracked = worker.on_camera_image(camera, captured) if worker is not None else None
+            if tracked is not None:
+                # the standing grounding's box for this very frame, from the tracker
+                frame = Frame(
+                    image=rgb, stamp=captured.stamp, frame_id=captured.frame_id, camera=camera
+                )
+                self._publish_result(tracked, frame)
 
         return on_colour
 

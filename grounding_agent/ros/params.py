@@ -20,6 +20,7 @@ from grounding_agent.backends.base import BackendConfig
 from grounding_agent.core.config import ResolverConfig
 from grounding_agent.core.errors import ConfigError
 from grounding_agent.core.image_codec import DEFAULT_MAX_IMAGE_BYTES
+from grounding_agent.core.tracking import TrackerConfig
 
 __all__ = [
     'CAMERA_TOPIC_KINDS',
@@ -154,6 +155,33 @@ def _resolver_parameters() -> tuple[ParamSpec, ...]:
     return tuple(specs)
 
 
+def _tracking_parameters() -> tuple[ParamSpec, ...]:
+    """tracking.* from TrackerConfig: the standing query's tracker and re-detection schedule."""
+    defaults = TrackerConfig()
+    specs = []
+    for name, field in TrackerConfig.model_fields.items():
+        low, high = _field_range(TrackerConfig, name)
+        specs.append(
+            ParamSpec(
+                f'tracking.{name}',
+                getattr(defaults, name),
+                field.description or _TRACKING_DESCRIPTIONS[name],
+                min_value=low,
+                max_value=high,
+            )
+        )
+    return tuple(specs)
+
+
+# For TrackerConfig fields that carry no description of their own.
+_TRACKING_DESCRIPTIONS: dict[str, str] = {
+    'coast_s': 'a track with no detection coasts on its motion model this long',
+    'lost_after_s': 'a standing grounding unseen this long is lost',
+    'reid_memory_s': 'how long a dropped track can be re-identified by appearance',
+    'redetect_below_confidence': "ask the model again when the track's confidence is lower",
+}
+
+
 _NODE_PARAMETERS: tuple[ParamSpec, ...] = (
     ParamSpec(
         'autostart',
@@ -188,9 +216,7 @@ _NODE_PARAMETERS: tuple[ParamSpec, ...] = (
         'camera subscription QoS: sensor_data (best effort) or reliable',
         read_only=True,
     ),
-    ParamSpec(
-        'query', '', "standing query grounded on every processed frame of query_camera; '' = none"
-    ),
+    ParamSpec('query', '', "standing query (a tracked grounding) on query_camera; '' = none"),
     ParamSpec(
         'query_camera',
         '',
@@ -248,7 +274,7 @@ _NODE_PARAMETERS: tuple[ParamSpec, ...] = (
 
 #: Every parameter except the per-camera ones (see `camera_parameters`).
 PARAMETERS: tuple[ParamSpec, ...] = (
-    _NODE_PARAMETERS + _backend_parameters() + _resolver_parameters()
+    _NODE_PARAMETERS + _backend_parameters() + _resolver_parameters() + _tracking_parameters()
 )
 
 
@@ -315,6 +341,7 @@ class NodeSettings:
     planner_topic: str
     planner_qos_depth: int
     resolver: ResolverConfig
+    tracking: TrackerConfig
 
 
 def settings_from_values(values: Mapping[str, Any]) -> NodeSettings:
@@ -342,6 +369,16 @@ def settings_from_values(values: Mapping[str, Any]) -> NodeSettings:
             if name.startswith('resolver.')
         }
     )
+    try:
+        tracking = TrackerConfig.model_validate(
+            {
+                name[len('tracking.') :]: value
+                for name, value in values.items()
+                if name.startswith('tracking.')
+            }
+        )
+    except ValueError as exc:
+        raise ConfigError(f'invalid tracking configuration: {exc}') from exc
     return NodeSettings(
         cameras=cameras,
         query=str(values['query']).strip(),
@@ -359,6 +396,7 @@ def settings_from_values(values: Mapping[str, Any]) -> NodeSettings:
         planner_topic=planner_topic,
         planner_qos_depth=int(values['planner_qos_depth']),
         resolver=resolver,
+        tracking=tracking,
     )
 
 

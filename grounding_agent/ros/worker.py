@@ -20,7 +20,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
@@ -28,8 +28,16 @@ import numpy.typing as npt
 
 from grounding_agent.core.errors import CommandError
 from grounding_agent.core.frame_slot import FrameSlot
-from grounding_agent.core.result import GroundingResult, ResultStatus, StampModel, error_result
+from grounding_agent.core.result import (
+    GroundingResult,
+    ResultStatus,
+    StampModel,
+    TrackState,
+    error_result,
+)
 from grounding_agent.core.stamp_matching import CameraSync
+from grounding_agent.core.standing import StandingGrounding
+from grounding_agent.core.tracking import TrackerConfig
 from grounding_agent.core.types import Frame, Query, Stamp
 
 __all__ = [
@@ -103,6 +111,7 @@ class WorkerSettings:
     command_timeout_s: float = 5.0
     command_frame_max_age_s: float = 0.5
     depth_sync_tolerance_s: float = 0.05
+    tracking: TrackerConfig = field(default_factory=TrackerConfig)
 
 
 class CameraFeed:
@@ -219,32 +228,79 @@ def command_request(
 
 
 class StandingQuery:
-    """The `query` parameter: grounded again on every processed frame of its camera.
+    """The `query` parameter: a standing grounding followed by the tracker.
 
-    This is the one place the standing-query behaviour lives, so a tracking implementation can
-    replace it (same constructor, same `on_frame`). This version asks the model on every frame
-    it is given and passes the agent's answer through, track state included when the agent sets
-    one.
+    This is the one place the standing-query behaviour lives. The model is asked about a frame
+    only when `needs_model` says so (no answer yet, confidence decayed, the scene changed, or
+    the maximum interval passed); every camera frame in between gets the tracker's box from
+    `on_camera_image`, so the planner hears about the locked object at camera rate. The worker
+    thread and the executor both call in, hence the lock.
     """
 
-    def __init__(self, text: str, query: Query, *, camera: str) -> None:
+    def __init__(
+        self, text: str, query: Query, *, camera: str, tracking: TrackerConfig | None = None
+    ) -> None:
         self.text = text
         self.query = query
         self.camera = camera
+        self.grounding = StandingGrounding(
+            query, config=tracking, request_id=STANDING_REQUEST_ID, camera=camera
+        )
+        self._lock = threading.Lock()
 
     @classmethod
     def parse(
-        cls, text: str, *, camera: str, parser: Callable[[str], Query] | None = None
+        cls,
+        text: str,
+        *,
+        camera: str,
+        parser: Callable[[str], Query] | None = None,
+        tracking: TrackerConfig | None = None,
     ) -> StandingQuery:
         """Parse `text` (with the command parser by default); raises CommandError."""
         if parser is None:
             from grounding_agent.core.parser import parse_command
 
             parser = parse_command
-        return cls(text, parser(text), camera=camera)
+        return cls(text, parser(text), camera=camera, tracking=tracking)
 
-    def on_frame(self, agent: AgentLike, frame: Frame) -> GroundingResult:
-        return agent.resolve_query(self.query, frame, request_id=STANDING_REQUEST_ID)
+    def needs_model(self, frame: CapturedImage) -> bool:
+        with self._lock:
+            return self.grounding.needs_model(frame.stamp.to_seconds(), frame.image)
+
+    def on_frame(self, agent: AgentLike, frame: Frame) -> GroundingResult | None:
+        """Ask the model about `frame`; the result to publish, or None when there is no news
+        (the object is tracked and camera frames already carry its box)."""
+        resolve = getattr(agent, 'resolve_query_with_detections', None)
+        if resolve is not None:
+            result, detections = resolve(self.query, frame, request_id=STANDING_REQUEST_ID)
+        else:
+            result = agent.resolve_query(self.query, frame, request_id=STANDING_REQUEST_ID)
+            detections = []
+        with self._lock:
+            update = self.grounding.on_model_result(
+                result, detections, frame.stamp.to_seconds(), frame.image
+            )
+        published = update.result.model_copy(
+            update={
+                'latency_ms': result.latency_ms,
+                'stamp': result.stamp,
+                'frame_id': result.frame_id,
+            }
+        )
+        if update.state_changed or published.status is ResultStatus.ERROR:
+            return published
+        if published.track_state in (TrackState.TRACKING, TrackState.OCCLUDED):
+            return None
+        return published
+
+    def on_camera_image(self, stamp: Stamp) -> GroundingResult | None:
+        """The tracker's box for a camera frame at `stamp`, while an object is locked."""
+        with self._lock:
+            if self.grounding.state not in (TrackState.TRACKING, TrackState.OCCLUDED):
+                return None
+            # the frame on which the object becomes lost is published too: it says so once
+            return self.grounding.on_camera_frame(stamp.to_seconds()).result
 
 
 @dataclass
@@ -288,7 +344,7 @@ class InferenceWorker:
         self._lock = threading.Lock()
         self._commands: deque[CommandRequest] = deque()
         self._standing: StandingQuery | None = None
-        self._standing_key: tuple[str, str] | None = None
+        self._standing_key: tuple[str, str, TrackerConfig] | None = None
         self._next_standing_s = -math.inf
         self._counters = _Counters()
         self._stop = threading.Event()
@@ -436,7 +492,7 @@ class InferenceWorker:
     # -- the standing query -------------------------------------------------------------------
 
     def _standing_for(self, settings: WorkerSettings) -> StandingQuery | None:
-        key = (settings.standing_query, settings.standing_camera)
+        key = (settings.standing_query, settings.standing_camera, settings.tracking)
         if key == self._standing_key:
             return self._standing
         self._standing_key = key
@@ -445,9 +501,14 @@ class InferenceWorker:
         if not settings.standing_query:
             return None
         try:
-            self._standing = StandingQuery.parse(
-                settings.standing_query, camera=settings.standing_camera, parser=self._parser
+            standing = StandingQuery.parse(
+                settings.standing_query,
+                camera=settings.standing_camera,
+                parser=self._parser,
+                tracking=settings.tracking,
             )
+            with self._lock:
+                self._standing = standing
         except CommandError as exc:
             # Reported once per value: the parameter callback refuses such values, so this is a
             # bad value from the start-up file.
@@ -472,6 +533,12 @@ class InferenceWorker:
             return _IDLE_WAIT_S
         if now < self._next_standing_s:
             return self._next_standing_s - now
+        if not feed.slot.has_pending():
+            return _IDLE_WAIT_S
+        peeked = feed.slot.latest(max_age_s=math.inf)
+        if peeked is not None and not standing.needs_model(peeked):
+            # The tracker carries the object between answers; look again at the next frame.
+            return _IDLE_WAIT_S
         captured = feed.slot.take()
         if captured is None:
             return _IDLE_WAIT_S
@@ -484,8 +551,27 @@ class InferenceWorker:
             result = self._failure(exc, standing.text, STANDING_REQUEST_ID, standing.camera)
         with self._lock:
             self._counters.standing += 1
-        self._emit(result, frame, captured)
+        if result is not None:
+            self._emit(result, frame, captured)
         return 0.0
+
+    def on_camera_image(self, camera: str, captured: CapturedImage) -> GroundingResult | None:
+        """Called for every image of `camera` (executor thread): the standing grounding's
+        tracked box for it, or None. Costs a Kalman extrapolation, never a model call."""
+        with self._lock:
+            standing = self._standing
+        if standing is None or standing.camera != camera:
+            return None
+        result = standing.on_camera_image(captured.stamp)
+        if result is None:
+            return None
+        return result.model_copy(
+            update={
+                'stamp': StampModel.from_stamp(captured.stamp),
+                'frame_id': captured.frame_id,
+                'backend': result.backend or self._backend_name(),
+            }
+        )
 
     # -- results ------------------------------------------------------------------------------
 

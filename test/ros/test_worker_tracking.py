@@ -1,0 +1,138 @@
+"""The worker's standing query with the tracker: model at its schedule, a box on every frame."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+
+from grounding_agent.core.result import GroundingResult, ResultStatus, TargetModel, TrackState
+from grounding_agent.core.tracking import TrackerConfig
+from grounding_agent.core.types import Box, Detection, Frame, ObjectRef, Query, QueryKind, Stamp
+from grounding_agent.ros.worker import (
+    STANDING_REQUEST_ID,
+    CameraFeed,
+    CapturedImage,
+    InferenceWorker,
+    WorkerSettings,
+)
+
+PHRASE = 'red cube'
+
+
+class MovingObjectAgent:
+    """Test double for GroundingAgent: a red cube moving right 30 px per second of frame time,
+    visible until `gone_after_s`. Counts model calls."""
+
+    backend_name = 'moving_object_agent'
+
+    def __init__(self, gone_after_s: float = 1e9) -> None:
+        self.calls: list[float] = []
+        self.gone_after_s = gone_after_s
+
+    def box_at(self, t: float) -> Box:
+        x = 100.0 + 30.0 * t
+        return Box(x, 100.0, x + 40.0, 140.0)
+
+    def resolve_query_with_detections(
+        self, query: Query, frame: Frame, *, request_id: str = ''
+    ) -> tuple[GroundingResult, list[Detection]]:
+        t = frame.stamp.to_seconds()
+        self.calls.append(t)
+        if t > self.gone_after_s:
+            return (
+                GroundingResult(kind='track', status=ResultStatus.REJECTED, reason='no red cube'),
+                [],
+            )
+        box = self.box_at(t)
+        detection = Detection(box=box, phrase=PHRASE, score=0.9)
+        result = GroundingResult(
+            kind='track',
+            command=query.text,
+            status=ResultStatus.GROUNDED,
+            reason='red cube (0.90)',
+            target=TargetModel.from_detection(detection),
+        )
+        return result, [detection]
+
+    def resolve_query(
+        self, query: Query, frame: Frame, *, request_id: str = ''
+    ) -> GroundingResult:
+        return self.resolve_query_with_detections(query, frame, request_id=request_id)[0]
+
+    def handle_command(self, command, frame, *, request_id='', camera=''):  # type: ignore[no-untyped-def]
+        raise AssertionError('no commands in these tests')
+
+
+def _parser(text: str) -> Query:
+    return Query(kind=QueryKind.TRACK, text=text, target=ObjectRef(phrase=PHRASE, noun='cube'))
+
+
+class TrackingRig:
+    def __init__(self, agent: MovingObjectAgent, tracking: TrackerConfig) -> None:
+        self.now = 0.0
+        wakeup = threading.Event()
+        self.agent = agent
+        self.feed = CameraFeed('front', wakeup=wakeup, clock=lambda: self.now)
+        self.settings = WorkerSettings(
+            standing_query='track the red cube', standing_camera='front', tracking=tracking
+        )
+        self.published: list[GroundingResult] = []
+        self.worker = InferenceWorker(
+            agent=agent,
+            cameras={'front': self.feed},
+            publish=lambda result, frame: self.published.append(result),
+            settings=lambda: self.settings,
+            wakeup=wakeup,
+            clock=lambda: self.now,
+            parser=_parser,
+        )
+
+    def camera_frame(self, t: float) -> GroundingResult | None:
+        """What the node does for one image: slot, tracker box; then one worker step."""
+        self.now = t
+        seconds = int(t)
+        stamp = Stamp(seconds, round((t - seconds) * 1e9))
+        captured = CapturedImage(np.zeros((8, 8, 3), np.uint8), stamp, 'front_optical', t)
+        self.feed.slot.put(captured)
+        tracked = self.worker.on_camera_image('front', captured)
+        self.worker.step()
+        return tracked
+
+
+def test_a_box_on_every_frame_while_the_model_runs_on_a_schedule() -> None:
+    agent = MovingObjectAgent()
+    rig = TrackingRig(agent, TrackerConfig(redetect_max_interval_s=0.5, confidence_half_life_s=5))
+    tracked = [rig.camera_frame(i / 10.0) for i in range(30)]  # 3 s at 10 Hz
+    # the model was asked every 0.5 s of frame time, not on every frame
+    assert len(agent.calls) == 6
+    # from the first answer on, every camera frame carries the tracker's box for that frame
+    boxes = [t for t in tracked[1:] if t is not None]
+    assert len(boxes) == 29
+    assert {b.track_state for b in boxes} == {TrackState.TRACKING}
+    assert len({b.target.track_id for b in boxes}) == 1
+    for i, result in enumerate(tracked[1:], start=1):
+        assert result.stamp.sec * 10 + result.stamp.nanosec // 100_000_000 == i
+        # a single answer gives no velocity; from the third on the filter has converged
+        iou = Box.from_list(result.target.box).iou(agent.box_at(i / 10.0))
+        assert iou > (0.85 if i >= 20 else 0.75 if i >= 10 else 0.4)
+    # the model's own answers are published only when the state changes (searching -> tracking)
+    assert [r.track_state for r in rig.published] == [TrackState.TRACKING]
+    assert rig.published[0].request_id == STANDING_REQUEST_ID
+
+
+def test_a_vanished_object_is_occluded_then_lost() -> None:
+    agent = MovingObjectAgent(gone_after_s=1.0)
+    rig = TrackingRig(
+        agent, TrackerConfig(redetect_max_interval_s=0.2, coast_s=1.0, lost_after_s=1.0)
+    )
+    for i in range(40):
+        rig.camera_frame(i / 10.0)
+    states = [r.track_state for r in rig.published]
+    assert states[0] is TrackState.TRACKING
+    assert TrackState.OCCLUDED in states
+    assert states[-1] is TrackState.LOST
+    assert states.index(TrackState.OCCLUDED) < states.index(TrackState.LOST)
+    lost = rig.published[-1]
+    assert lost.status is ResultStatus.REJECTED
+    assert lost.target is None
