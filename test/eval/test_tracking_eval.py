@@ -1,0 +1,43 @@
+"""Tracking metrics through trackers.eval on hand-made frames whose right answers are known."""
+
+from __future__ import annotations
+
+import pytest
+
+from grounding_agent.core.types import Box
+from grounding_agent.eval.tracking import score_mot
+
+
+def _box(x: float) -> Box:
+    return Box(x, 0.0, x + 10.0, 10.0)
+
+
+def test_perfect_tracking_scores_one() -> None:
+    gt = [[(0, _box(10 * t)), (1, _box(100 + 10 * t))] for t in range(10)]
+    tracks = [[(7, _box(10 * t)), (8, _box(100 + 10 * t))] for t in range(10)]
+    metrics = score_mot(gt, tracks)
+    assert metrics['clear']['MOTA'] == pytest.approx(1.0)
+    assert metrics['clear']['IDSW'] == 0
+    assert metrics['identity']['IDF1'] == pytest.approx(1.0)
+    assert metrics['hota']['HOTA'] == pytest.approx(1.0)
+
+
+def test_an_identity_swap_is_one_switch_per_object_and_lowers_idf1() -> None:
+    gt = [[(0, _box(0)), (1, _box(100))] for _ in range(10)]
+    tracks = [
+        [(7, _box(0)), (8, _box(100))] if t < 5 else [(8, _box(0)), (7, _box(100))]
+        for t in range(10)
+    ]
+    metrics = score_mot(gt, tracks)
+    assert metrics['clear']['IDSW'] == 2
+    assert metrics['clear']['MOTA'] == pytest.approx((20 - 2) / 20)
+    assert metrics['identity']['IDF1'] == pytest.approx(0.5)
+
+
+def test_missed_and_extra_boxes_count_against_mota() -> None:
+    gt = [[(0, _box(0))] for _ in range(4)]
+    tracks = [[(1, _box(0))], [], [(1, _box(0)), (2, _box(200))], [(1, _box(0))]]
+    metrics = score_mot(gt, tracks)
+    clear = metrics['clear']
+    assert (clear['CLR_TP'], clear['CLR_FN'], clear['CLR_FP']) == (3, 1, 1)
+    assert clear['MOTA'] == pytest.approx((3 - 1) / 4)
