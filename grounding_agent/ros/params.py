@@ -131,55 +131,38 @@ def _backend_parameters() -> tuple[ParamSpec, ...]:
     return tuple(specs)
 
 
-# For ResolverConfig fields that carry no description of their own.
+# For config fields that carry no description of their own.
 _RESOLVER_DESCRIPTIONS: dict[str, str] = {
     'verify_threshold': 'min probability from a verifying backend to keep the winner',
     'max_command_chars': 'longer commands are answered with an error',
 }
-
-
-def _resolver_parameters() -> tuple[ParamSpec, ...]:
-    defaults = ResolverConfig()
-    specs = []
-    for name, field in ResolverConfig.model_fields.items():
-        low, high = _field_range(ResolverConfig, name)
-        specs.append(
-            ParamSpec(
-                f'resolver.{name}',
-                getattr(defaults, name),
-                field.description or _RESOLVER_DESCRIPTIONS.get(name, name.replace('_', ' ')),
-                min_value=low,
-                max_value=high,
-            )
-        )
-    return tuple(specs)
-
-
-def _tracking_parameters() -> tuple[ParamSpec, ...]:
-    """tracking.* from TrackerConfig: the standing query's tracker and re-detection schedule."""
-    defaults = TrackerConfig()
-    specs = []
-    for name, field in TrackerConfig.model_fields.items():
-        low, high = _field_range(TrackerConfig, name)
-        specs.append(
-            ParamSpec(
-                f'tracking.{name}',
-                getattr(defaults, name),
-                field.description or _TRACKING_DESCRIPTIONS[name],
-                min_value=low,
-                max_value=high,
-            )
-        )
-    return tuple(specs)
-
-
-# For TrackerConfig fields that carry no description of their own.
 _TRACKING_DESCRIPTIONS: dict[str, str] = {
     'coast_s': 'a track with no detection coasts on its motion model this long',
     'lost_after_s': 'a standing grounding unseen this long is lost',
     'reid_memory_s': 'how long a dropped track can be re-identified by appearance',
     'redetect_below_confidence': "ask the model again when the track's confidence is lower",
 }
+
+
+def _config_parameters(
+    prefix: str, model: Any, descriptions: Mapping[str, str]
+) -> tuple[ParamSpec, ...]:
+    """`<prefix>.<field>` for every field of a pydantic config model, changeable at runtime;
+    defaults, ranges and descriptions come from the model so the table cannot drift from it."""
+    defaults = model()
+    specs = []
+    for name, field in model.model_fields.items():
+        low, high = _field_range(model, name)
+        specs.append(
+            ParamSpec(
+                f'{prefix}.{name}',
+                getattr(defaults, name),
+                field.description or descriptions.get(name, name.replace('_', ' ')),
+                min_value=low,
+                max_value=high,
+            )
+        )
+    return tuple(specs)
 
 
 _NODE_PARAMETERS: tuple[ParamSpec, ...] = (
@@ -274,7 +257,10 @@ _NODE_PARAMETERS: tuple[ParamSpec, ...] = (
 
 #: Every parameter except the per-camera ones (see `camera_parameters`).
 PARAMETERS: tuple[ParamSpec, ...] = (
-    _NODE_PARAMETERS + _backend_parameters() + _resolver_parameters() + _tracking_parameters()
+    _NODE_PARAMETERS
+    + _backend_parameters()
+    + _config_parameters('resolver', ResolverConfig, _RESOLVER_DESCRIPTIONS)
+    + _config_parameters('tracking', TrackerConfig, _TRACKING_DESCRIPTIONS)
 )
 
 
