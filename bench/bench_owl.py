@@ -112,6 +112,7 @@ def main(argv: list[str] | None = None) -> int:
 
     torch.set_num_threads(args.threads)
     size = args.image_size
+    load_before = os.getloadavg()[0]
     print(f'building OWLv2-B/16 with random weights at {size} px ...', flush=True)
     model = _build_model(size)
     parameters = sum(p.numel() for p in model.parameters())
@@ -189,6 +190,7 @@ def main(argv: list[str] | None = None) -> int:
         timings = _time_round_robin(variants, warmup=args.warmup, iterations=args.iterations)
         ort_encoder.close()
 
+    load_after = os.getloadavg()[0]
     medians = {name: statistics.median(values) for name, values in timings.items()}
     names = list(variants)
     eager, cached, ort, alone = (medians[n] for n in names)
@@ -228,7 +230,9 @@ def main(argv: list[str] | None = None) -> int:
             f'{PHRASES} query phrases, fp32; {args.iterations} interleaved rounds after '
             f'{args.warmup} warm-up; pixel_values given (image pre-processing not timed). '
             f'ONNX: torch.onnx.export (dynamo, opset 18), ORT graph optimisation ALL, '
-            f'export took {export_seconds:.0f} s.',
+            f'export took {export_seconds:.0f} s. 1-minute load average {load_before:.1f} '
+            f'before and {load_after:.1f} after: other processes shared the cores, so absolute '
+            'times are slower than on an idle machine; the interleaved ratios are the figures.',
             '',
             *rows,
             '',

@@ -402,6 +402,8 @@ def exported_file_kind(path: str | Path) -> str:
     return 'torch'
 
 
+@register_backend('owlv2')
+@register_backend('owlvit')
 class OwlBackend(Backend):
     """OWLv2 / OWL-ViT detection with cached text embeddings and a choice of image runtime.
 
@@ -554,13 +556,3 @@ class OwlBackend(Backend):
 
     def close(self) -> None:
         self.image_encoder.close()
-
-
-@register_backend('owlv2')
-def _create_owlv2(config: BackendConfig) -> Backend:
-    return OwlBackend(config)
-
-
-@register_backend('owlvit')
-def _create_owlvit(config: BackendConfig) -> Backend:
-    return OwlBackend(config)
