@@ -60,10 +60,11 @@ def class_aware_nms(
         ],
         axis=1,
     )
+    # OpenCV's stubs type these as sequences; arrays are accepted and avoid a conversion.
     kept = cv2.dnn.NMSBoxesBatched(
-        xywh.astype(np.float32),
-        score_array[candidates].astype(np.float32),
-        class_array[candidates].astype(np.int32),
+        xywh.astype(np.float32),  # type: ignore[arg-type]
+        score_array[candidates].astype(np.float32),  # type: ignore[arg-type]
+        class_array[candidates].astype(np.int32),  # type: ignore[arg-type]
         float(-np.inf) if score_threshold <= 0 else float(score_threshold),
         float(iou_threshold),
     )

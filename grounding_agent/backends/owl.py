@@ -139,7 +139,7 @@ def cxcywh_to_pixels(
         scale = np.array([side, side, side, side])
     else:
         scale = np.array([width, height, width, height], dtype=np.float64)
-    pixels = corners * scale
+    pixels: npt.NDArray[np.float64] = corners * scale
     pixels[:, [0, 2]] = np.clip(pixels[:, [0, 2]], 0.0, float(width))
     pixels[:, [1, 3]] = np.clip(pixels[:, [1, 3]], 0.0, float(height))
     return pixels
@@ -244,7 +244,7 @@ class OwlImageEncoder(torch.nn.Module):
         logit_shift = head.logit_shift(features)[..., 0]
         logit_scale = head.elu(head.logit_scale(features))[..., 0] + 1
         boxes = self.detector.box_predictor(features, feature_map, self.interpolate)
-        outputs = (class_embeds, logit_shift, logit_scale, boxes)
+        outputs: tuple[torch.Tensor, ...] = (class_embeds, logit_shift, logit_scale, boxes)
         if self.family.has_objectness:
             outputs = (*outputs, self.detector.objectness_predictor(features))
         return outputs

@@ -402,7 +402,6 @@ def test_interpolated_input_size(
         assert detection.box.y2 <= HEIGHT
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize('family', ['owlv2', 'owlvit'])
 def test_agent_end_to_end(family: str, make_backend: Callable[..., OwlBackend]) -> None:
     from grounding_agent.core.agent import GroundingAgent
