@@ -19,9 +19,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         '--script',
         default=None,
-        help='demo script YAML (scene seed, commands, timing); default: the packaged demo.yaml',
+        help='demo script YAML (scene, commands, timing); default: the packaged demo.yaml',
     )
-    parser.add_argument('--seed', type=int, default=None, help='override the scene seed')
     parser.add_argument(
         '--max-commands',
         type=int,
@@ -29,16 +28,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help='run only the first N scripted commands (a quick check)',
     )
     parser.add_argument(
-        '--backend', default=None, help='grounding backend (default: the script, else color_shape)'
+        '--track-seconds',
+        type=float,
+        default=None,
+        help='length of the standing-query phase (default: the script; 0 skips it)',
+    )
+    parser.add_argument(
+        '--backend',
+        default='color_shape',
+        help='grounding backend (default color_shape; others need their model weights)',
     )
 
 
 def run(args: argparse.Namespace) -> int:
-    import sys
+    from grounding_agent.demo.runner import main_from_args
 
-    try:
-        from grounding_agent.demo.runner import main_from_args
-    except ImportError as exc:
-        sys.stderr.write(f'grounding-agent demo: the simulator is not available yet ({exc})\n')
-        return 2
     return main_from_args(args)
