@@ -379,6 +379,18 @@ def _check_options(options: Mapping[str, Any]) -> None:
         raise ConfigError(f'unknown OWL backend option(s) {unknown}; known: {sorted(OPTION_KEYS)}')
 
 
+def _int_option(options: Mapping[str, Any], key: str, default: int) -> int:
+    value = options.get(key)
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise ConfigError(f'option {key} must be an integer, got {value!r}')
+    try:
+        return int(value)
+    except ValueError as exc:
+        raise ConfigError(f'option {key} must be an integer, got {value!r}') from exc
+
+
 def _unique_phrases(phrases: Sequence[str]) -> tuple[str, ...]:
     if isinstance(phrases, str):
         raise BackendError('phrases must be a list of strings, not one string')
@@ -421,6 +433,10 @@ class OwlBackend(Backend):
         self.family = _family(config.name)
         self.name = config.name
         _check_options(config.options)
+        cache_size = _int_option(config.options, 'text_cache_size', _DEFAULT_TEXT_CACHE)
+        if cache_size < 1:
+            raise ConfigError(f'text_cache_size must be at least 1, got {cache_size}')
+        self._intra_op_threads = _int_option(config.options, 'intra_op_threads', 0)
         self.device = resolve_device(config)
         self.dtype = resolve_dtype(config, self.device)
         model_path = config.model.strip()
@@ -451,7 +467,7 @@ class OwlBackend(Backend):
         vision = detector.config.vision_config
         self.patch_size = int(vision.patch_size)
         default_size = spec.image_size if spec is not None else int(vision.image_size)
-        self.image_size = int(config.options.get('image_size') or default_size)
+        self.image_size = _int_option(config.options, 'image_size', default_size)
         if self.image_size % self.patch_size or self.image_size < self.patch_size:
             raise ConfigError(
                 f'image_size {self.image_size} must be a positive multiple of the patch size '
@@ -463,9 +479,6 @@ class OwlBackend(Backend):
                 f'{self.image_size} needs a new export (--image-size)'
             )
         self._image_processor = processor.image_processor
-        cache_size = int(config.options.get('text_cache_size', _DEFAULT_TEXT_CACHE))
-        if cache_size < 1:
-            raise ConfigError(f'text_cache_size must be at least 1, got {cache_size}')
         self.text_encoder = OwlTextEncoder(
             detector, processor.tokenizer, device=self.device, cache_size=cache_size
         )
@@ -487,12 +500,11 @@ class OwlBackend(Backend):
         if kind == 'onnx':
             from grounding_agent.runtime.onnx_runtime import OnnxImageEncoder
 
-            threads = int(self.config.options.get('intra_op_threads', 0))
             return OnnxImageEncoder(
                 model_path,
                 device=self.config.device,
                 output_names=names,
-                intra_op_threads=threads,
+                intra_op_threads=self._intra_op_threads,
                 fp16=self.dtype == torch.float16,
                 engine_cache_dir=self.config.engine_cache_dir,
             )

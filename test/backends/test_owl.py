@@ -365,6 +365,8 @@ def test_warmup_runs(owlv2: OwlBackend) -> None:
         ({'options': {'hf_modle': 'x'}}, ConfigError, 'unknown OWL backend option'),
         ({'options': {'image_size': 30}}, ConfigError, 'multiple of the patch size'),
         ({'options': {'text_cache_size': 0}}, ConfigError, 'text_cache_size'),
+        ({'options': {'image_size': 'big'}}, ConfigError, 'image_size must be an integer'),
+        ({'options': {'intra_op_threads': 1.5}}, ConfigError, 'must be an integer'),
         ({'dtype': 'float16'}, ConfigError, 'float16 needs a CUDA device'),
     ],
 )
