@@ -52,6 +52,8 @@ _READY_TIMEOUT_S = 30.0
 # How long the truth and image of an answered frame may trail its answer (they are published
 # first, but travel on other topics).
 _TRUTH_WAIT_S = 2.0
+# After the standing query is cleared, results already computed keep arriving for a moment.
+_DRAIN_S = 0.7
 _KEEP_FRAMES = 60
 _KEEP_TRUTH = 600
 # Images saved from the track phase: first, middle and last result.
@@ -163,6 +165,21 @@ class Operator:
         with self._condition:
             return [r for _, r in self._results[index:] if r.request_id == request_id]
 
+    def wait_standing(self, index: int, timeout: float) -> bool:
+        """Until a standing-query result arrives after result number `index`."""
+        return self._wait(lambda: bool(self.results_since(index, STANDING_REQUEST_ID)), timeout)
+
+    def wait_quiet(self, index: int, quiet_s: float) -> None:
+        """Until no standing result has arrived for `quiet_s` (results still on the way), for
+        at most ten such periods."""
+        count = -1
+        for _ in range(10):
+            latest = len(self.results_since(index, STANDING_REQUEST_ID))
+            if latest == count:
+                return
+            count = latest
+            time.sleep(quiet_s)
+
     def result_count(self) -> int:
         with self._condition:
             return len(self._results)
@@ -248,8 +265,12 @@ def _track_rows(
     outcome = node.set_parameters([Parameter('query', value=track.text)])[0]
     if not outcome.successful:
         raise DemoError(f'the node refused query {track.text!r}: {outcome.reason}')
-    time.sleep(track.duration_s)
+    # The phase lasts `duration_s` from the first standing result: the node may take a few
+    # frames to lock on before it publishes.
+    if operator.wait_standing(start_index, script.command_timeout_s):
+        time.sleep(track.duration_s)
     node.set_parameters([Parameter('query', value='')])
+    operator.wait_quiet(start_index, _DRAIN_S)
     results = operator.results_since(start_index, STANDING_REQUEST_ID)
     saved = (
         {0, len(results) // 2, len(results) - 1}
