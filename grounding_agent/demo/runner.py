@@ -317,7 +317,11 @@ def run_demo(
     from grounding_agent.ros.sim_camera import SimCameraNode, camera_topics
 
     started = time.monotonic()
-    (out / 'images').mkdir(parents=True, exist_ok=True)
+    images = out / 'images'
+    images.mkdir(parents=True, exist_ok=True)
+    # Images of an earlier run would be mistaken for this one's.
+    for stale in images.glob('*.png'):
+        stale.unlink()
     camera = camera_topics(f'{NAMESPACE}/sim/camera')
     topics = {
         **camera,

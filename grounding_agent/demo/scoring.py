@@ -111,7 +111,7 @@ class Verdict:
 
 
 def _box_text(box: Box) -> str:
-    return '[' + ', '.join(f'{v:.0f}' for v in box.to_list()) + ']'
+    return '[' + ','.join(f'{v:.0f}' for v in box.to_list()) + ']'
 
 
 def _attribute_text(attributes: Sequence[tuple[str, str]]) -> str:

@@ -180,3 +180,19 @@ def test_published_clock_stamps_frames_one_period_apart(ros: Any) -> None:
         )
         assert frame['image'].header.stamp.sec == stamp['sec']
     assert len({f['truth']['frame'] for f in frames}) >= 2
+
+
+def test_frozen_motion_keeps_the_scene_time(ros: Any) -> None:
+    _, listener = start_camera(ros, motion=False, rate_hz=8.0)
+    assert wait_for(lambda: len(listener.complete_frames()) >= 2)
+    assert {f['truth']['stamp_s'] for f in listener.complete_frames()} == {0.0}
+
+
+def test_the_parameter_table_of_the_docs_is_the_nodes() -> None:
+    from pathlib import Path
+
+    from grounding_agent.ros.params import parameters_markdown
+    from grounding_agent.ros.sim_camera import SIM_CAMERA_PARAMETERS
+
+    docs = Path(__file__).resolve().parents[2] / 'docs' / 'simulation.md'
+    assert parameters_markdown(SIM_CAMERA_PARAMETERS) in docs.read_text(encoding='utf-8')
