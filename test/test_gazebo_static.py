@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 import yaml
+from test_launch_static import console_scripts, keyword
 
 ROOT = Path(__file__).resolve().parents[1]
 WORLD = ROOT / 'config' / 'tabletop.sdf'
@@ -83,10 +84,6 @@ def node_calls(tree: ast.Module) -> list[ast.Call]:
     ]
 
 
-def keyword(call: ast.Call, name: str) -> ast.expr | None:
-    return next((k.value for k in call.keywords if k.arg == name), None)
-
-
 def node_call(tree: ast.Module, executable: str) -> ast.Call:
     for call in node_calls(tree):
         value = keyword(call, 'executable')
@@ -126,16 +123,6 @@ def front_camera_topics() -> dict[str, str]:
     document = yaml.safe_load((ROOT / 'config' / 'grounding_agent.yaml').read_text())
     front = document['grounding_node']['ros__parameters']['camera']['front']
     return {kind: front[f'{kind}_topic'] for kind in RGBD_SUFFIXES}
-
-
-def console_scripts() -> set[str]:
-    tree = ast.parse((ROOT / 'setup.py').read_text(encoding='utf-8'))
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Dict):
-            for key, value in zip(node.keys, node.values):
-                if isinstance(key, ast.Constant) and key.value == 'console_scripts':
-                    return {entry.split('=')[0].strip() for entry in ast.literal_eval(value)}
-    raise AssertionError('setup.py declares no console_scripts')
 
 
 # -- the world -----------------------------------------------------------------------------------
