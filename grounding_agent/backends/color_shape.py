@@ -289,12 +289,72 @@ class ShapeFeatures:
     cap_fraction: float  # share of the largest one-colour region (a flat top, a cube face)
     cap_height: float  # where that region sits: 0 at the top of the object, 1 at the bottom
     column_r2: float  # share of the remaining shading explained by the image column
+    apex_residual: float  # how far the isophotes are from all meeting in one point (0: they do)
+    apex_inside: float  # 1 when that point lies within the object's outline, 0 far outside
+    cap_solidity: float  # area / convex hull area of the largest one-colour region
 
 
 def _mask_iou(mask: npt.NDArray[np.uint8], shape_mask: npt.NDArray[np.uint8]) -> float:
     inter = np.count_nonzero(mask & shape_mask)
     union = np.count_nonzero(mask | shape_mask)
     return inter / union if union else 0.0
+
+
+def _region_solidity(
+    ys: npt.NDArray[np.intp], xs: npt.NDArray[np.intp], shape: tuple[int, ...]
+) -> float:
+    """Solidity of the largest connected piece of the pixels (ys, xs).
+
+    The unlit side of a sphere is a crescent (low solidity); of a cone seen from above, a wedge;
+    a cube face or a cylinder's top, a convex patch.
+    """
+    region = np.zeros(shape[:2], dtype=np.uint8)
+    region[ys, xs] = 1
+    contours, _ = cv2.findContours(region, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+    if not contours:
+        return 0.0
+    largest = max(contours, key=cv2.contourArea)
+    area = cv2.contourArea(largest)
+    hull = cv2.contourArea(cv2.convexHull(largest))
+    return float(area / hull) if hull > 0 else 0.0
+
+
+def _apex_fit(mask: npt.NDArray[np.uint8], colours: npt.NDArray[np.uint8]) -> tuple[float, float]:
+    """Do the lines of equal brightness all run through one point inside the object?
+
+    A cone's brightness depends only on the direction around its axis, so its isophotes are
+    lines through the apex: at every pixel the brightness gradient is perpendicular to the
+    line to the apex. Least squares finds the point p minimising sum (g . (x - p))^2 over the
+    smoothly shaded interior; the residual is normalised by sum |g|^2 |x - centre|^2. A sphere's
+    isophotes are closed curves (residual large), a cylinder's are parallel (the point lies far
+    outside), a cube has no interior gradients at all.
+    """
+    value = colours.max(axis=2).astype(np.float32)
+    gx = cv2.Sobel(value, cv2.CV_32F, 1, 0, ksize=3)
+    gy = cv2.Sobel(value, cv2.CV_32F, 0, 1, ksize=3)
+    interior = cv2.erode(mask, np.ones((5, 5), np.uint8)).astype(bool)
+    magnitude = np.hypot(gx, gy)
+    # Smooth shading only: face edges and outlines jump by many levels at once.
+    usable = interior & (magnitude > 0.5) & (magnitude < 40.0)
+    if np.count_nonzero(usable) < 20:
+        return 1.0, 0.0
+    ys, xs = np.nonzero(usable)
+    a = np.column_stack([gx[usable], gy[usable]]).astype(np.float64)
+    points = np.column_stack([xs, ys]).astype(np.float64)
+    b = (a * points).sum(axis=1)
+    try:
+        apex, *_ = np.linalg.lstsq(a, b, rcond=None)
+    except np.linalg.LinAlgError:
+        return 1.0, 0.0
+    centre = points.mean(axis=0)
+    spread = ((points - centre) ** 2).sum(axis=1)
+    residual = float(((a @ apex - b) ** 2).sum() / max(1e-9, ((a**2).sum(axis=1) * spread).sum()))
+    height, width = mask.shape
+    ax, ay = float(apex[0]), float(apex[1])
+    outside = max(0.0, -ax, ax - width, -ay, ay - height) / max(width, height)
+    if 0 <= int(ay) < height and 0 <= int(ax) < width and mask[int(ay), int(ax)]:
+        outside = 0.0
+    return min(1.0, residual), max(0.0, 1.0 - 4.0 * outside)
 
 
 def shape_features(mask: npt.NDArray[np.uint8], colours: npt.NDArray[np.uint8]) -> ShapeFeatures:
@@ -345,6 +405,7 @@ def shape_features(mask: npt.NDArray[np.uint8], colours: npt.NDArray[np.uint8]) 
     cap = code_image[ys, xs] == unique[order[-1]]
     span = max(1.0, float(ys.max() - ys.min()))
     cap_height = float(ys[cap].mean() - ys.min()) / span
+    cap_solidity = _region_solidity(ys[cap], xs[cap], mask.shape)
     value = pixels.max(axis=1).astype(np.float32) / 255.0
     contrast = float(np.percentile(value, 95) - np.percentile(value, 5)) if value.size else 0.0
     # How much of the shading off the largest flat region depends on the column alone: a
@@ -359,6 +420,7 @@ def shape_features(mask: npt.NDArray[np.uint8], colours: npt.NDArray[np.uint8]) 
         total = float(((shade - shade.mean()) ** 2).sum())
         within = float(((shade - column_mean[columns]) ** 2).sum())
         column_r2 = 1.0 - within / total if total > 1e-9 else 0.0
+    apex_residual, apex_inside = _apex_fit(mask, colours)
     return ShapeFeatures(
         circularity=circularity,
         ellipse_fill=ellipse_fill,
@@ -375,6 +437,9 @@ def shape_features(mask: npt.NDArray[np.uint8], colours: npt.NDArray[np.uint8]) 
         cap_fraction=cap_fraction,
         cap_height=cap_height,
         column_r2=column_r2,
+        apex_residual=apex_residual,
+        apex_inside=apex_inside,
+        cap_solidity=cap_solidity,
     )
 
 
@@ -390,31 +455,39 @@ _SHAPE_SHARPNESS = 2.0
 def shape_agreements(features: ShapeFeatures) -> dict[str, float]:
     """Graded agreement (0..1, summing to 1) of the measured features with each shape class.
 
-    Each class collects evidence from memberships in 0..1: a sphere is a round, circular
-    outline without flat faces; a cube a few flat faces with straight edges; a cone a pointed
-    top that fills its enclosing triangle; a cylinder an elongated outline whose top rows are
-    already nearly full width. Shading evidence counts only when the object shows enough
-    contrast (a black object renders in a few levels whatever its shape).
+    Each class collects evidence from memberships in 0..1:
+    - sphere: a round, circular outline without flat faces;
+    - cube: every pixel in a few flat faces, straight edges;
+    - cone: a pointed top that fills its enclosing triangle, or, seen from above, a large
+      one-colour region (the sides turned away from the light get ambient light only) on an
+      object that is not all flat faces;
+    - cylinder: an elongated outline whose top rows are already nearly full width, smooth side.
+    Shading evidence counts only when the object shows enough contrast: a black object renders
+    in a few levels whatever its shape.
     """
     f = features
     shading = _ramp(f.contrast, 0.04, 0.1)
-    round_outline = _ramp(f.ellipse_fill, 0.92, 0.97) * _ramp(f.ellipse_aspect, 0.85, 0.95)
+    round_outline = _ramp(f.ellipse_fill, 0.93, 0.96) * _ramp(f.ellipse_aspect, 0.88, 0.94)
     # A dark object renders in few levels whatever its shape: demand near-total flatness.
-    flat = _ramp(f.flat_shading, 0.95 - 0.2 * shading, 0.99 - 0.04 * shading)
-    pointed = _ramp(0.45 - f.top_width, 0.0, 0.2)
-    triangular = _ramp(f.triangle_fill, 0.68, 0.82)
+    flat = _ramp(f.flat_shading, 0.95 - 0.05 * shading, 0.99 - 0.02 * shading)
+    # A sphere's outline stays a circle from every side; a cone's base is a foreshortened
+    # ellipse: a truly circular outline cancels the cone's one-colour-region evidence.
+    circle = _ramp(f.ellipse_aspect, 0.955, 0.985) * _ramp(f.ellipse_fill, 0.95, 0.97)
+    semi_flat = shading * _ramp(f.cap_fraction, 0.3, 0.4) * (1.0 - flat) * (1.0 - circle)
+    pointed = _ramp(0.45 - f.top_width, 0.0, 0.15)
+    triangular = _ramp(f.triangle_fill, 0.68, 0.78)
     straight = _ramp(8.0 - f.fine_vertices, 0.0, 2.0)
-    full_top = _ramp(f.top_width, 0.6, 0.8)
-    elongated = 1.0 - _ramp(f.ellipse_aspect, 0.8, 0.95)
+    full_top = _ramp(f.top_width, 0.6, 0.75)
+    elongated = 1.0 - _ramp(f.ellipse_aspect, 0.78, 0.9)
     evidence = {
-        'sphere': 3.0 * round_outline - 2.0 * flat - 1.5 * pointed,
+        'sphere': 3.0 * round_outline - 2.0 * flat - 2.0 * semi_flat - 1.5 * pointed,
         'cube': 3.0 * flat + straight - round_outline - pointed,
         'cylinder': 1.5 * elongated
         + full_top
-        + shading * (1.0 - flat)
+        + shading * (1.0 - flat) * (1.0 - semi_flat)
         - 1.5 * pointed
         - 2.0 * round_outline,
-        'cone': 2.5 * pointed + 1.5 * triangular - flat,
+        'cone': 2.5 * pointed + 1.5 * triangular + 2.0 * semi_flat - flat,
     }
     logits = _SHAPE_SHARPNESS * np.array([evidence[s] for s in SHAPE_CLASSES])
     logits -= logits.max()
@@ -573,6 +646,9 @@ def _foreground(image: npt.NDArray[np.uint8], params: ColorShapeParams) -> npt.N
     return cv2.morphologyEx(mask, cv2.MORPH_OPEN, kernel)
 
 
+_LIGHTNESS_WEIGHT = 0.25
+
+
 def _split_by_colour(
     pixels: npt.NDArray[np.uint8], params: ColorShapeParams, min_area: int
 ) -> npt.NDArray[np.int32] | None:
@@ -580,15 +656,20 @@ def _split_by_colour(
     if len(pixels) < 2 * min_area:
         return None
     chroma_xy, _s, value = _hsv_features(pixels)
-    chroma_xy = np.ascontiguousarray(chroma_xy * (value >= 0.1)[:, None], dtype=np.float32)
+    # Log-brightness, weighted so that the faces of one object (lit / in shade, at most about
+    # a factor of two apart) stay together while black and white or grey come apart.
+    lightness = _LIGHTNESS_WEIGHT * np.log(value + 0.02)
+    features = np.column_stack([chroma_xy * (value >= 0.1)[:, None], lightness])
+    features = np.ascontiguousarray(features, dtype=np.float32)
     criteria = (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, 20, 1e-3)
     _compactness, labels, centres = cv2.kmeans(
-        chroma_xy, 2, None, criteria, 2, cv2.KMEANS_PP_CENTERS
+        features, 2, None, criteria, 2, cv2.KMEANS_PP_CENTERS
     )
     labels = labels.ravel().astype(np.int32)
-    share = np.bincount(labels, minlength=2) / len(labels)
+    counts = np.bincount(labels, minlength=2)
+    share = counts / len(labels)
     separation = float(np.linalg.norm(centres[0] - centres[1]))
-    if separation < params.split_distance or share.min() < 0.04:
+    if separation < params.split_distance or min(counts) < min_area or share.min() < 0.01:
         return None
     return labels
 
@@ -668,13 +749,62 @@ def _enclosed(cluster: npt.NDArray[np.uint8], component: npt.NDArray[np.bool_]) 
     return outside < 0.1 * max(1, np.count_nonzero(ring))
 
 
+def _neck_end(
+    contour: npt.NDArray[np.int32], notch: int, mask: npt.NDArray[np.bool_]
+) -> tuple[int, int] | None:
+    """The nearest outline point across the region from the notch: the narrowest neck.
+
+    With three objects in a row the two deepest notches may sit at different junctions; the
+    shortest chord from the deepest one always crosses its own junction.
+    """
+    n = len(contour)
+    index = np.arange(n)
+    along = np.minimum(np.abs(index - notch), n - np.abs(index - notch))
+    points = contour[:, 0, :].astype(np.float64)
+    distance = np.hypot(*(points - points[notch]).T)
+    distance[along < 0.2 * n] = np.inf
+    best = int(np.argmin(distance))
+    if not np.isfinite(distance[best]):
+        return None
+    samples = np.linspace(points[notch], points[best], 16).round().astype(int)
+    if mask[samples[:, 1], samples[:, 0]].mean() < 0.8:
+        return None  # the chord leaves the region: not a neck
+    return int(points[best, 0]), int(points[best, 1])
+
+
+def _solidity(mask: npt.NDArray[np.bool_]) -> float:
+    ys, xs = np.nonzero(mask)
+    return _region_solidity(ys, xs, mask.shape)
+
+
+def _cut(
+    mask: npt.NDArray[np.bool_],
+    start: tuple[int, int],
+    end: tuple[int, int],
+    min_area: int,
+) -> tuple[float, list[npt.NDArray[np.bool_]]]:
+    """The pieces a straight cut leaves, and how convex they are (area-weighted solidity)."""
+    cut = mask.astype(np.uint8)
+    cv2.line(cut, start, end, 0, 2)
+    count, labels = cv2.connectedComponents(cut, connectivity=4)
+    pieces = [labels == k for k in range(1, count)]
+    pieces = [p for p in pieces if np.count_nonzero(p) >= min_area]
+    if len(pieces) < 2:
+        return 0.0, []
+    areas = [float(np.count_nonzero(p)) for p in pieces]
+    score = sum(a * _solidity(p) for a, p in zip(areas, pieces)) / sum(areas)
+    return score, pieces
+
+
 def _split_concave(
     mask: npt.NDArray[np.bool_], min_area: int, depth: int = 0
 ) -> list[npt.NDArray[np.bool_]]:
-    """Cut a one-colour region that is the union of two convex objects (one behind the other).
+    """Cut a one-colour region that is the union of convex objects (one behind the other).
 
-    Every shape this backend knows is convex, so two deep notches on different sides of the
-    outline are where two silhouettes cross; the cut joins the two deepest notches.
+    Every shape this backend knows is convex, so two or more deep notches in the outline are
+    where silhouettes cross. The cut starts at the deepest notch and ends at another deep notch
+    or at the nearest point across the region (the narrowest neck), whichever leaves the most
+    convex pieces (the shorter cut among equals); each piece is examined again.
     """
     area = int(np.count_nonzero(mask))
     if depth >= 3 or area < 2 * min_area:
@@ -695,17 +825,27 @@ def _split_concave(
     deep = np.flatnonzero(depths >= max(2.5, 0.08 * math.sqrt(area)))
     if deep.size < 2:
         return [mask]
-    first, second = deep[np.argsort(depths[deep])[-2:]]
-    start = tuple(int(v) for v in contour[defects[first, 2], 0])
-    end = tuple(int(v) for v in contour[defects[second, 2], 0])
-    cut = mask.astype(np.uint8)
-    cv2.line(cut, start, end, 0, 2)
-    count, labels = cv2.connectedComponents(cut, connectivity=4)
-    pieces = [labels == k for k in range(1, count)]
-    pieces = [p for p in pieces if np.count_nonzero(p) >= min_area]
-    if len(pieces) < 2:
+    deepest = int(deep[np.argmax(depths[deep])])
+    notch = int(defects[deepest, 2])
+    start = (int(contour[notch, 0, 0]), int(contour[notch, 0, 1]))
+    ends = [
+        (int(contour[defects[k, 2], 0, 0]), int(contour[defects[k, 2], 0, 1]))
+        for k in deep
+        if k != deepest
+    ]
+    neck = _neck_end(contour, notch, mask)
+    if neck is not None:
+        ends.append(neck)
+    best_score, best_pieces = -1.0, []
+    for end in ends:
+        score, pieces = _cut(mask, start, end, min_area)
+        # Between cuts that leave equally convex pieces, the shorter one.
+        score -= 0.05 * math.dist(start, end) / math.sqrt(area)
+        if pieces and score > best_score:
+            best_score, best_pieces = score, pieces
+    if not best_pieces:
         return [mask]
-    return [part for piece in pieces for part in _split_concave(piece, min_area, depth + 1)]
+    return [part for piece in best_pieces for part in _split_concave(piece, min_area, depth + 1)]
 
 
 def _split_component(
