@@ -248,5 +248,6 @@ def test_demo_answers_the_scripted_commands_as_the_scene_says(
     images = sorted((out / 'images').glob('*.png'))
     assert len([p for p in images if p.name[:2].isdigit()]) == len(script.commands)
     assert any(p.name.startswith('track_') for p in images)
+    assert (out / 'images' / 'scene.png') in images
     for image in images:
         assert image.stat().st_size > 1000

@@ -158,6 +158,7 @@ class DemoReport:
     track: TrackSummary | None = None
     startup_s: float = 0.0
     total_s: float = 0.0
+    scene_image: str | None = None
 
     @property
     def correct(self) -> int:
@@ -245,6 +246,11 @@ def write_markdown(report: DemoReport, out: Path) -> Path:
         'the scene really holds none. In the images the answer is drawn as the node draws it '
         'and the true box of the intended object in thin white.',
         '',
+        *(
+            [f'![the scene and its ground truth]({report.scene_image})', '']
+            if report.scene_image
+            else []
+        ),
         '## Commands',
         '',
         *_markdown_table(report.rows, images=True),

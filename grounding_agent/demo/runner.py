@@ -180,20 +180,37 @@ class Operator:
             count = latest
             time.sleep(quiet_s)
 
+    def latest_frame(self) -> tuple[TruthFrame, npt.NDArray[np.uint8]] | None:
+        """The newest frame whose truth and image both arrived."""
+        with self._condition:
+            for key in reversed(self._images):
+                if key in self._truth:
+                    return self._truth[key], self._images[key]
+        return None
+
     def result_count(self) -> int:
         with self._condition:
             return len(self._results)
 
     def frame_of(
-        self, result: GroundingResult
+        self, result: GroundingResult, *, wait_s: float = _TRUTH_WAIT_S
     ) -> tuple[TruthFrame | None, npt.NDArray[np.uint8] | None]:
         """The truth and image published with the frame `result` was computed on."""
         if result.stamp is None:
             return None, None
         key = (result.stamp.sec, result.stamp.nanosec)
-        self._wait(lambda: key in self._truth and key in self._images, _TRUTH_WAIT_S)
+        self._wait(lambda: key in self._truth and key in self._images, wait_s)
         with self._condition:
             return self._truth.get(key), self._images.get(key)
+
+
+def _write_png(out: Path, name: str, rgb: npt.NDArray[np.uint8]) -> str:
+    """Write images/<name>.png under `out`; its path relative to `out` (for report links)."""
+    import cv2
+
+    relative = f'images/{name}.png'
+    cv2.imwrite(str(out / relative), np.ascontiguousarray(rgb[:, :, ::-1]))
+    return relative
 
 
 def _save_image(
@@ -203,14 +220,23 @@ def _save_image(
     result: GroundingResult,
     true_box: Box | None,
 ) -> str | None:
-    import cv2
-
     if image is None:
         return None
-    relative = f'images/{name}.png'
-    canvas = annotate(image, result, true_box)
-    cv2.imwrite(str(out / relative), np.ascontiguousarray(canvas[:, :, ::-1]))
-    return relative
+    return _write_png(out, name, annotate(image, result, true_box))
+
+
+def _save_scene(out: Path, operator: Operator) -> str | None:
+    """The scene as the camera sees it, every object's true box and name drawn."""
+    from grounding_agent.demo.truth import draw_labelled_boxes
+
+    frame = operator.latest_frame()
+    if frame is None:
+        return None
+    truth, image = frame
+    canvas = draw_labelled_boxes(
+        image, ((o.name, o.colour, o.box) for o in truth.objects if o.box is not None)
+    )
+    return _write_png(out, 'scene', canvas)
 
 
 def _true_box(expect: Expectation, truth: TruthFrame | None) -> Box | None:
@@ -279,7 +305,8 @@ def _track_rows(
     )
     rows = []
     for index, result in enumerate(results):
-        truth, image = operator.frame_of(result)
+        # The phase is over: whatever truth and images will arrive are in.
+        truth, image = operator.frame_of(result, wait_s=0.0)
         image_path = None
         if index in saved:
             image_path = _save_image(
@@ -377,6 +404,7 @@ def run_demo(
             f'grounding_agent demo: backend {backend}, scene seed {script.scene.seed}, '
             f'{len(script.commands)} commands, ready after {report.startup_s:.1f} s\n'
         )
+        report.scene_image = _save_scene(out, operator)
         echo(format_table([]))
         report.rows = _command_rows(script, operator, out, echo)
         report.track = _track_rows(script, grounding, operator, out, echo)

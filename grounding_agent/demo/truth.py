@@ -8,17 +8,18 @@ answers against it. ROS-free, so all three share it.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from typing import Any
 
 import cv2
 import numpy as np
 import numpy.typing as npt
 
-from grounding_agent.core.types import Stamp
+from grounding_agent.core.types import Box, Stamp
 from grounding_agent.sim.scene import COLOUR_RGBA
 from grounding_agent.sim.world import Render
 
-__all__ = ['TRUTH_SCHEMA', 'draw_truth', 'truth_document', 'truth_json']
+__all__ = ['TRUTH_SCHEMA', 'draw_labelled_boxes', 'draw_truth', 'truth_document', 'truth_json']
 
 TRUTH_SCHEMA = 'grounding_agent/sim_truth/1'
 
@@ -54,18 +55,30 @@ def _label_colour(colour: str) -> tuple[int, int, int]:
     return (int(r * 255), int(g * 255), int(b * 255)) if colour != 'white' else (40, 40, 40)
 
 
-def draw_truth(render: Render) -> npt.NDArray[np.uint8]:
-    """A copy of the render's RGB image with each visible object's true box and name."""
-    canvas = np.array(render.rgb, dtype=np.uint8, order='C', copy=True)
-    for truth in render.objects:
-        if truth.box is None:
-            continue
-        x1, y1, x2, y2 = (round(v) for v in truth.box.to_list())
-        colour = _label_colour(truth.colour)
+def draw_labelled_boxes(
+    image: npt.NDArray[np.uint8], boxes: Iterable[tuple[str, str, Box]]
+) -> npt.NDArray[np.uint8]:
+    """A copy of `image` with (label, colour name, box) drawn: outline in the object's paint."""
+    canvas = np.array(image, dtype=np.uint8, order='C', copy=True)
+    for label, colour_name, box in boxes:
+        x1, y1, x2, y2 = (round(v) for v in box.to_list())
+        colour = _label_colour(colour_name)
         cv2.rectangle(canvas, (x1, y1), (x2 - 1, y2 - 1), (255, 255, 255), 3)
         cv2.rectangle(canvas, (x1, y1), (x2 - 1, y2 - 1), colour, 1)
-        label = f'{truth.name} {truth.visible_fraction:.0%}'
         origin = (x1, max(12, y1 - 4))
         cv2.putText(canvas, label, origin, cv2.FONT_HERSHEY_SIMPLEX, 0.4, (255, 255, 255), 3)
         cv2.putText(canvas, label, origin, cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 0), 1)
     return canvas
+
+
+def draw_truth(render: Render) -> npt.NDArray[np.uint8]:
+    """A copy of the render's RGB image with each visible object's true box, name and visible
+    fraction."""
+    return draw_labelled_boxes(
+        render.rgb,
+        (
+            (f'{truth.name} {truth.visible_fraction:.0%}', truth.colour, truth.box)
+            for truth in render.objects
+            if truth.box is not None
+        ),
+    )
