@@ -24,7 +24,7 @@ from typing import Any
 import rclpy
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
-from rclpy.clock import Clock, ClockType
+from rclpy.clock import Clock
 from rclpy.exceptions import ParameterException
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.node import Node
@@ -43,6 +43,11 @@ from grounding_agent.ros.image_conversion import header_with, image_msg_from_arr
 from grounding_agent.ros.params import ParamSpec
 from grounding_agent.sim.scene import SceneSpec, generate_scene
 from grounding_agent.sim.world import SimWorld
+
+try:
+    from rclpy.clock_type import ClockType
+except ImportError:  # Humble: ClockType is only in rclpy.clock
+    from rclpy.clock import ClockType  # type: ignore[attr-defined,no-redef]
 
 __all__ = [
     'SIM_CAMERA_PARAMETERS',
