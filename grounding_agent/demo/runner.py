@@ -71,12 +71,7 @@ class Operator:
 
     def __init__(self, context: Any, topics: dict[str, str]) -> None:
         from rclpy.node import Node
-        from rclpy.qos import (
-            DurabilityPolicy,
-            QoSProfile,
-            ReliabilityPolicy,
-            qos_profile_sensor_data,
-        )
+        from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
         from sensor_msgs.msg import Image
         from std_msgs.msg import String
 
@@ -93,9 +88,9 @@ class Operator:
         )
         self.node.create_subscription(String, topics['planner'], self._on_result, planner_qos)
         self.node.create_subscription(String, topics['truth'], self._on_truth, 50)
-        self.node.create_subscription(
-            Image, topics['image'], self._on_image, qos_profile_sensor_data
-        )
+        # Reliable (sim_camera publishes reliably): an answered frame's image must not be lost.
+        image_qos = QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE)
+        self.node.create_subscription(Image, topics['image'], self._on_image, image_qos)
 
     # -- callbacks (executor threads) --------------------------------------------------------
 
