@@ -196,3 +196,29 @@ def test_the_parameter_table_of_the_docs_is_the_nodes() -> None:
 
     docs = Path(__file__).resolve().parents[2] / 'docs' / 'simulation.md'
     assert parameters_markdown(SIM_CAMERA_PARAMETERS) in docs.read_text(encoding='utf-8')
+
+
+def test_render_command_writes_the_frame_and_its_truth(tmp_path: Any) -> None:
+    import argparse
+
+    import cv2
+
+    from grounding_agent.commands import sim
+
+    parser = argparse.ArgumentParser()
+    sim.add_arguments(parser)
+    out = tmp_path / 'frame'
+    assert sim.run(parser.parse_args(['--render', '--seed', '3', '--out', str(out)])) == 0
+    truth = json.loads((out / 'truth.json').read_text())
+    rgb = cv2.imread(str(out / 'rgb.png'))
+    depth = np.load(out / 'depth.npy')
+    assert rgb.shape == (truth['height'], truth['width'], 3)
+    assert depth.shape == (truth['height'], truth['width'])
+    assert depth.dtype == np.float32
+    assert truth['seed'] == truth['scene']['seed'] == 3
+    assert len(truth['objects']) == len(truth['scene']['objects'])
+    annotated = cv2.imread(str(out / 'annotated.png'))
+    assert annotated.shape == rgb.shape
+    assert np.any(annotated != rgb)  # the boxes are drawn
+    bad = parser.parse_args(['--render', '--scene-file', str(tmp_path / 'none.yaml')])
+    assert sim.run(bad) == 2
