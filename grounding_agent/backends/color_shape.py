@@ -274,24 +274,14 @@ def colour_agreements(pixels: npt.NDArray[np.uint8]) -> dict[str, float]:
 class ShapeFeatures:
     """Silhouette and shading measurements of one segment (all scale-free)."""
 
-    circularity: float  # 4 pi A / P^2: 1 for a circle
     ellipse_fill: float  # IoU of the mask with its fitted ellipse
     ellipse_aspect: float  # minor / major axis of that ellipse
-    polygon_vertices: int  # corners of the simplified outline
-    polygon_fill: float  # IoU of the mask with that polygon
     triangle_fill: float  # mask area / minimum enclosing triangle area
-    solidity: float  # mask area / convex hull area
     top_width: float  # mean width of the top quarter of rows / widest row
-    bottom_width: float  # mean width of the bottom quarter / widest row
-    flat_shading: float  # fraction of pixels in the few most common exact colours
-    contrast: float  # spread of brightness over the object (shading evidence is weak if small)
-    fine_vertices: int  # corners of the outline simplified at a fine tolerance
-    cap_fraction: float  # share of the largest one-colour region (a flat top, a cube face)
-    cap_height: float  # where that region sits: 0 at the top of the object, 1 at the bottom
-    column_r2: float  # share of the remaining shading explained by the image column
-    apex_residual: float  # how far the isophotes are from all meeting in one point (0: they do)
-    apex_inside: float  # 1 when that point lies within the object's outline, 0 far outside
-    cap_solidity: float  # area / convex hull area of the largest one-colour region
+    fine_vertices: int  # corners of the convex outline simplified at 1.5 % of its length
+    flat_shading: float  # share of pixels in the four most common exact colours
+    cap_fraction: float  # share of the most common exact colour (a flat face, an unlit side)
+    contrast: float  # spread of brightness (5th to 95th percentile of HSV value)
 
 
 def _mask_iou(mask: npt.NDArray[np.uint8], shape_mask: npt.NDArray[np.uint8]) -> float:
@@ -300,61 +290,14 @@ def _mask_iou(mask: npt.NDArray[np.uint8], shape_mask: npt.NDArray[np.uint8]) ->
     return inter / union if union else 0.0
 
 
-def _region_solidity(
-    ys: npt.NDArray[np.intp], xs: npt.NDArray[np.intp], shape: tuple[int, ...]
-) -> float:
-    """Solidity of the largest connected piece of the pixels (ys, xs).
-
-    The unlit side of a sphere is a crescent (low solidity); of a cone seen from above, a wedge;
-    a cube face or a cylinder's top, a convex patch.
-    """
-    region = np.zeros(shape[:2], dtype=np.uint8)
-    region[ys, xs] = 1
-    contours, _ = cv2.findContours(region, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+def _region_solidity(mask: npt.NDArray[np.bool_]) -> float:
+    """Area / convex hull area of the largest connected piece of `mask`."""
+    contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
     if not contours:
         return 0.0
     largest = max(contours, key=cv2.contourArea)
-    area = cv2.contourArea(largest)
     hull = cv2.contourArea(cv2.convexHull(largest))
-    return float(area / hull) if hull > 0 else 0.0
-
-
-def _apex_fit(mask: npt.NDArray[np.uint8], colours: npt.NDArray[np.uint8]) -> tuple[float, float]:
-    """Do the lines of equal brightness all run through one point inside the object?
-
-    A cone's brightness depends only on the direction around its axis, so its isophotes are
-    lines through the apex: at every pixel the brightness gradient is perpendicular to the
-    line to the apex. Least squares finds the point p minimising sum (g . (x - p))^2 over the
-    smoothly shaded interior; the residual is normalised by sum |g|^2 |x - centre|^2. A sphere's
-    isophotes are closed curves (residual large), a cylinder's are parallel (the point lies far
-    outside), a cube has no interior gradients at all.
-    """
-    value = colours.max(axis=2).astype(np.float32)
-    gx = cv2.Sobel(value, cv2.CV_32F, 1, 0, ksize=3)
-    gy = cv2.Sobel(value, cv2.CV_32F, 0, 1, ksize=3)
-    interior = cv2.erode(mask, np.ones((5, 5), np.uint8)).astype(bool)
-    magnitude = np.hypot(gx, gy)
-    # Smooth shading only: face edges and outlines jump by many levels at once.
-    usable = interior & (magnitude > 0.5) & (magnitude < 40.0)
-    if np.count_nonzero(usable) < 20:
-        return 1.0, 0.0
-    ys, xs = np.nonzero(usable)
-    a = np.column_stack([gx[usable], gy[usable]]).astype(np.float64)
-    points = np.column_stack([xs, ys]).astype(np.float64)
-    b = (a * points).sum(axis=1)
-    try:
-        apex, *_ = np.linalg.lstsq(a, b, rcond=None)
-    except np.linalg.LinAlgError:
-        return 1.0, 0.0
-    centre = points.mean(axis=0)
-    spread = ((points - centre) ** 2).sum(axis=1)
-    residual = float(((a @ apex - b) ** 2).sum() / max(1e-9, ((a**2).sum(axis=1) * spread).sum()))
-    height, width = mask.shape
-    ax, ay = float(apex[0]), float(apex[1])
-    outside = max(0.0, -ax, ax - width, -ay, ay - height) / max(width, height)
-    if 0 <= int(ay) < height and 0 <= int(ax) < width and mask[int(ay), int(ax)]:
-        outside = 0.0
-    return min(1.0, residual), max(0.0, 1.0 - 4.0 * outside)
+    return float(cv2.contourArea(largest) / hull) if hull > 0 else 0.0
 
 
 def shape_features(mask: npt.NDArray[np.uint8], colours: npt.NDArray[np.uint8]) -> ShapeFeatures:
@@ -364,8 +307,6 @@ def shape_features(mask: npt.NDArray[np.uint8], colours: npt.NDArray[np.uint8]) 
     contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
     contour = max(contours, key=cv2.contourArea)
     area = float(np.count_nonzero(mask))
-    perimeter = max(cv2.arcLength(contour, True), 1e-6)
-    circularity = min(1.0, 4.0 * math.pi * area / perimeter**2)
     ellipse_fill, ellipse_aspect = 0.0, 0.0
     if len(contour) >= 5:
         (cx, cy), (d1, d2), angle = cv2.fitEllipse(contour)
@@ -375,71 +316,29 @@ def shape_features(mask: npt.NDArray[np.uint8], colours: npt.NDArray[np.uint8]) 
             ellipse_fill = _mask_iou(mask, drawn)
             ellipse_aspect = min(d1, d2) / max(d1, d2)
     hull = cv2.convexHull(contour)
-    hull_area = max(cv2.contourArea(hull), 1.0)
-    solidity = min(1.0, area / hull_area)
-    polygon = cv2.approxPolyDP(hull, 0.04 * cv2.arcLength(hull, True), True)
-    drawn = np.zeros_like(mask)
-    cv2.fillPoly(drawn, [polygon], 1)
-    polygon_fill = _mask_iou(mask, drawn)
     triangle_area, _triangle = cv2.minEnclosingTriangle(hull.astype(np.float32))
     triangle_fill = min(1.0, area / triangle_area) if triangle_area > 0 else 0.0
     rows = mask.sum(axis=1).astype(np.float32)
     rows = rows[rows > 0]
-    widest = float(rows.max()) if rows.size else 1.0
     quarter = max(1, rows.size // 4)
-    top_width = float(rows[:quarter].mean()) / widest
-    bottom_width = float(rows[-quarter:].mean()) / widest
+    top_width = float(rows[:quarter].mean()) / float(rows.max())
     fine = cv2.approxPolyDP(hull, 0.015 * cv2.arcLength(hull, True), True)
-    # A flat face renders in one exact colour; curved surfaces in many.
-    code_image = (
-        (colours[..., 0].astype(np.int32) << 16)
-        | (colours[..., 1].astype(np.int32) << 8)
-        | colours[..., 2]
+    # A flat face renders in one exact colour; curved surfaces in many, except where they turn
+    # away from the light and get the ambient light only.
+    codes = (
+        (pixels[:, 0].astype(np.int32) << 16) | (pixels[:, 1].astype(np.int32) << 8) | pixels[:, 2]
     )
-    codes = code_image[inside]
-    unique, counts = np.unique(codes, return_counts=True)
-    order = np.argsort(counts)
-    flat_shading = float(counts[order[-4:]].sum()) / max(1, codes.size)
-    cap_fraction = float(counts[order[-1]]) / max(1, codes.size)
-    ys, xs = np.nonzero(inside)
-    cap = code_image[ys, xs] == unique[order[-1]]
-    span = max(1.0, float(ys.max() - ys.min()))
-    cap_height = float(ys[cap].mean() - ys.min()) / span
-    cap_solidity = _region_solidity(ys[cap], xs[cap], mask.shape)
+    counts = np.sort(np.unique(codes, return_counts=True)[1])
     value = pixels.max(axis=1).astype(np.float32) / 255.0
-    contrast = float(np.percentile(value, 95) - np.percentile(value, 5)) if value.size else 0.0
-    # How much of the shading off the largest flat region depends on the column alone: a
-    # cylinder's side is lit by its angle to the light, the same all the way down.
-    rest = ~cap
-    column_r2 = 0.0
-    if np.count_nonzero(rest) > 8:
-        columns = xs[rest] - xs.min()
-        shade = value[rest].astype(np.float64)
-        n = np.bincount(columns).astype(np.float64)
-        column_mean = np.bincount(columns, weights=shade) / np.maximum(n, 1.0)
-        total = float(((shade - shade.mean()) ** 2).sum())
-        within = float(((shade - column_mean[columns]) ** 2).sum())
-        column_r2 = 1.0 - within / total if total > 1e-9 else 0.0
-    apex_residual, apex_inside = _apex_fit(mask, colours)
     return ShapeFeatures(
-        circularity=circularity,
         ellipse_fill=ellipse_fill,
         ellipse_aspect=ellipse_aspect,
-        polygon_vertices=len(polygon),
-        polygon_fill=polygon_fill,
         triangle_fill=triangle_fill,
-        solidity=solidity,
         top_width=top_width,
-        bottom_width=bottom_width,
-        flat_shading=min(1.0, flat_shading),
-        contrast=contrast,
         fine_vertices=len(fine),
-        cap_fraction=cap_fraction,
-        cap_height=cap_height,
-        column_r2=column_r2,
-        apex_residual=apex_residual,
-        apex_inside=apex_inside,
-        cap_solidity=cap_solidity,
+        flat_shading=float(counts[-4:].sum()) / codes.size,
+        cap_fraction=float(counts[-1]) / codes.size,
+        contrast=float(np.percentile(value, 95) - np.percentile(value, 5)),
     )
 
 
@@ -772,11 +671,6 @@ def _neck_end(
     return int(points[best, 0]), int(points[best, 1])
 
 
-def _solidity(mask: npt.NDArray[np.bool_]) -> float:
-    ys, xs = np.nonzero(mask)
-    return _region_solidity(ys, xs, mask.shape)
-
-
 def _cut(
     mask: npt.NDArray[np.bool_],
     start: tuple[int, int],
@@ -792,7 +686,7 @@ def _cut(
     if len(pieces) < 2:
         return 0.0, []
     areas = [float(np.count_nonzero(p)) for p in pieces]
-    score = sum(a * _solidity(p) for a, p in zip(areas, pieces)) / sum(areas)
+    score = sum(a * _region_solidity(p) for a, p in zip(areas, pieces)) / sum(areas)
     return score, pieces
 
 
