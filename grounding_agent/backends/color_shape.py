@@ -199,8 +199,8 @@ _COLOUR_PROTOTYPES: dict[str, tuple[float, float, float]] = {
     'pink': (335.0, 0.45, 0.92),
     'brown': (25.0, 0.75, 0.42),
     'black': (0.0, 0.0, 0.08),
-    'white': (0.0, 0.0, 0.9),
-    'gray': (0.0, 0.0, 0.48),
+    'white': (0.0, 0.0, 0.82),
+    'gray': (0.0, 0.0, 0.46),
 }
 _CHROMA_SIGMA = 0.22
 _VALUE_SIGMA = 0.16
