@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 __all__ = ['COMMANDS', 'build_parser', 'main']
 
@@ -46,11 +46,26 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest='command', metavar='COMMAND', required=True)
     for name, (module_name, help_text) in COMMANDS.items():
-        module = importlib.import_module(f'grounding_agent.commands.{module_name}')
+        try:
+            module = importlib.import_module(f'grounding_agent.commands.{module_name}')
+        except ImportError as exc:
+            # One broken optional dependency must not take every other command down with it.
+            command_parser = sub.add_parser(name, help=f'{help_text} [unavailable: {exc}]')
+            command_parser.add_argument('ignored', nargs=argparse.REMAINDER)
+            command_parser.set_defaults(_run=_unavailable(name, exc))
+            continue
         command_parser = sub.add_parser(name, help=help_text, description=help_text)
         module.add_arguments(command_parser)
         command_parser.set_defaults(_run=module.run)
     return parser
+
+
+def _unavailable(name: str, exc: ImportError) -> Callable[[argparse.Namespace], int]:
+    def run(_args: argparse.Namespace) -> int:
+        print(f'grounding-agent {name} is unavailable: {exc}', file=sys.stderr)
+        return 2
+
+    return run
 
 
 def main(argv: Sequence[str] | None = None) -> int:
