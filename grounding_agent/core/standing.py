@@ -74,6 +74,7 @@ class StandingGrounding:
         self._tracks = TrackSet(self.config)
         self._last_model_s: float | None = None
         self._last_seen_s: float | None = None
+        self._sightings = 0  # model answers that saw the locked object
         self._rejections = 0
         self._template: GroundingResult | None = None
         self._last_thumbnail: npt.NDArray[np.uint8] | None = None
@@ -87,7 +88,8 @@ class StandingGrounding:
     def needs_model(self, now_s: float, image: npt.NDArray[np.uint8] | None = None) -> bool:
         """Whether the model should be asked about the frame at `now_s`.
 
-        Asked when there is no answer yet, when the last one is older than
+        Asked when there is no answer yet, when the locked object has been seen only once (the
+        tracker has no velocity for it yet), when the last answer is older than
         `redetect_max_interval_s`, when the locked track's confidence has decayed below
         `redetect_below_confidence`, or when the image changed by more than
         `scene_change_threshold`; never more often than `redetect_min_interval_s`.
@@ -97,6 +99,8 @@ class StandingGrounding:
         since = now_s - self._last_model_s
         if since < self.config.redetect_min_interval_s:
             return False
+        if self.target_id is not None and self._sightings < 2:
+            return True  # one sighting gives the tracker no velocity yet: look again at once
         if since >= self.config.redetect_max_interval_s:
             return True
         if self.confidence(now_s) < self.config.redetect_below_confidence:
@@ -154,6 +158,7 @@ class StandingGrounding:
         locked = self._locked_track(tracks)
         if locked is not None and locked.observed:
             self._last_seen_s = now_s
+            self._sightings += 1
         return self._report(now_s, tracks)
 
     def on_camera_frame(self, now_s: float) -> StandingUpdate:
@@ -170,8 +175,9 @@ class StandingGrounding:
                 iou = track.box.iou(box)
                 if iou >= best_iou:
                     best, best_iou = track, iou
-        if best is not None:
+        if best is not None and best.track_id != self.target_id:
             self.target_id = best.track_id
+            self._sightings = 0
 
     def _locked_track(self, tracks: Sequence[Track]) -> Track | None:
         if self.target_id is None:

@@ -128,6 +128,7 @@ def test_redetection_schedule(elapsed_s: float, image_changed: bool, expected: b
     image = np.full((48, 64, 3), 90, dtype=np.uint8)
     assert standing.needs_model(0.0, image)
     box = _box(100)
+    standing.on_model_result(_grounded(box), [_detection(box)], -0.1, image)
     standing.on_model_result(_grounded(box), [_detection(box)], 0.0, image)
     later = np.full_like(image, 250) if image_changed else image
     assert standing.needs_model(elapsed_s, later) is expected
@@ -148,3 +149,15 @@ def test_scene_change_of_identical_and_inverted_images() -> None:
     assert scene_change(thumbnail(image), thumbnail(image)) == 0.0
     assert scene_change(thumbnail(image), thumbnail(255 - image)) == pytest.approx(1.0)
     assert scene_change(None, thumbnail(image)) == 1.0
+
+
+def test_a_newly_locked_object_is_looked_at_again_at_once() -> None:
+    config = TrackerConfig(redetect_max_interval_s=10.0, confidence_half_life_s=100.0)
+    standing = StandingGrounding(QUERY, config=config)
+    box = _box(100)
+    standing.on_model_result(_grounded(box), [_detection(box)], 0.0)
+    assert standing.state is TrackState.TRACKING
+    assert standing.needs_model(0.05)  # one sighting: no velocity yet
+    moved = _box(104)
+    standing.on_model_result(_grounded(moved), [_detection(moved)], 0.1)
+    assert not standing.needs_model(0.15)  # two sightings, confident, fresh
