@@ -115,10 +115,10 @@ def test_a_box_on_every_frame_while_the_model_runs_on_a_schedule() -> None:
     assert len({b.target.track_id for b in boxes}) == 1
     for i, result in enumerate(tracked[1:], start=1):
         assert result.stamp.sec * 10 + result.stamp.nanosec // 100_000_000 == i
-        # the second model answer came one frame after the first, so the filter knows the
-        # object's velocity from then on
+        # frame 1's box is published before the model looks at frame 1 (still no velocity);
+        # from the second answer on the filter knows how the object moves
         iou = Box.from_list(result.target.box).iou(agent.box_at(i / 10.0))
-        assert iou > 0.9
+        assert iou > (0.9 if i >= 2 else 0.8)
     # the model's own answers are published only when the state changes (searching -> tracking)
     assert [r.track_state for r in rig.published] == [TrackState.TRACKING]
     assert rig.published[0].request_id == STANDING_REQUEST_ID
