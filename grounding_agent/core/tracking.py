@@ -24,7 +24,14 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from grounding_agent.core.types import Box, Detection
 
-__all__ = ['PhraseTracker', 'Track', 'TrackSet', 'TrackerConfig', 'cosine_similarity']
+__all__ = [
+    'PhraseTracker',
+    'Track',
+    'TrackSet',
+    'TrackerConfig',
+    'cosine_similarity',
+    'preload_tracker',
+]
 
 
 class TrackerConfig(BaseModel):
@@ -104,6 +111,12 @@ class Track:
             point=self.point,
             track_id=self.track_id,
         )
+
+
+def preload_tracker() -> None:
+    """Import the tracking library now (about 1 s: supervision, scipy) rather than inside the
+    first model answer of a standing query."""
+    import trackers  # noqa: F401
 
 
 def cosine_similarity(a: npt.NDArray[Any] | None, b: npt.NDArray[Any] | None) -> float:

@@ -43,6 +43,7 @@ from visualization_msgs.msg import MarkerArray
 from grounding_agent.core.debug_draw import draw_result
 from grounding_agent.core.errors import CommandError, ConfigError, GroundingError
 from grounding_agent.core.result import GroundingResult
+from grounding_agent.core.tracking import preload_tracker
 from grounding_agent.core.types import Frame
 from grounding_agent.ros.image_conversion import (
     depth_from_image_msg,
@@ -213,6 +214,9 @@ class GroundingNode(LifecycleNode):
             self._backend_state = f'loading {config.name}'
             self._backend = create_backend(config)
             agent = self._worker_agent(self._settings)
+            # Loaded now, with the model, so a standing query's first answer does not stall on
+            # importing the tracker (about 1 s) while camera frames queue up behind it.
+            preload_tracker()
         except Exception as exc:  # any failure to load a model leaves the node unconfigured
             self._backend_state = f'failed to load: {exc}'
             self.get_logger().error(f'configure failed, backend not loaded: {exc}')
