@@ -581,14 +581,41 @@ def _embedding(pixels: npt.NDArray[np.uint8]) -> npt.NDArray[np.float32]:
     return vector / norm if norm > 0 else vector
 
 
+#: How fast shape agreements flatten as more of the outline belongs to an occluder.
+_HIDDEN_DOUBT = 1.5
+
+
+def _hidden_outline(part: npt.NDArray[np.bool_], others: Sequence[npt.NDArray[np.bool_]]) -> float:
+    """Share of the part's outline that runs along an object standing in front of it.
+
+    On a table seen from above, the nearer of two objects reaches lower in the image; where a
+    part borders such an object, its outline is the other object's edge, not its own.
+    """
+    ring = cv2.dilate(part.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool) & ~part
+    total = np.count_nonzero(ring)
+    if total == 0:
+        return 0.0
+    bottom = int(np.flatnonzero(part.any(axis=1)).max())
+    hidden = 0
+    for other in others:
+        if int(np.flatnonzero(other.any(axis=1)).max()) > bottom + 1:
+            hidden += np.count_nonzero(ring & other)
+    return min(1.0, hidden / total)
+
+
 def _describe(
     patch: npt.NDArray[np.uint8],
     mask: npt.NDArray[np.bool_],
     offset: tuple[int, int],
     scale: float,
     min_area: int,
+    hidden: float = 0.0,
 ) -> Segment | None:
-    """Measure one object mask lying in `patch`, whose top-left image pixel is `offset`."""
+    """Measure one object mask lying in `patch`, whose top-left image pixel is `offset`.
+
+    `hidden` is the share of its outline drawn by an object in front of it: the outline says
+    that much less about its shape, so the shape agreements move towards uniform.
+    """
     ys, xs = np.nonzero(mask)
     if ys.size < min_area:
         return None
@@ -601,11 +628,16 @@ def _describe(
     colours = np.zeros((*crop.shape, 3), dtype=np.uint8)
     colours[ys - y1 + 1, xs - x1 + 1] = pixels
     features = shape_features(crop, colours)
+    doubt = min(1.0, _HIDDEN_DOUBT * hidden)
+    shapes = {
+        name: (1.0 - doubt) * value + doubt / len(SHAPE_CLASSES)
+        for name, value in shape_agreements(features).items()
+    }
     return Segment(
         box=Box(x1 / scale, y1 / scale, x2 / scale, y2 / scale),
         area=round(ys.size / scale**2),
         colours=colour_agreements(pixels),
-        shapes=shape_agreements(features),
+        shapes=shapes,
         embedding=_embedding(pixels),
         features=features,
     )
@@ -633,8 +665,9 @@ def segment_objects(
         x, y, w, h = (int(stats[index, k]) for k in range(4))
         component = labels[y : y + h, x : x + w] == index
         parts = _split_component(image[y : y + h, x : x + w], component, params, min_area)
-        for part in parts:
-            segment = _describe(image[y : y + h, x : x + w], part, (x, y), scale, min_area)
+        for k, part in enumerate(parts):
+            hidden = _hidden_outline(part, parts[:k] + parts[k + 1 :]) if len(parts) > 1 else 0.0
+            segment = _describe(image[y : y + h, x : x + w], part, (x, y), scale, min_area, hidden)
             if segment is not None:
                 segments.append(segment)
     segments.sort(key=lambda s: (s.box.x1, s.box.y1))
