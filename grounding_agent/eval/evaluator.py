@@ -238,6 +238,7 @@ def load_predictions(path: str | Path) -> list[Prediction]:
     which is how GroundingME reads a null answer; an all-zero box is GroundingME's null.
     """
     path = Path(path)
+    records: Any
     try:
         text = path.read_text(encoding='utf-8')
         if path.suffix == '.jsonl':
