@@ -1,1 +1,42 @@
-"""sim of grounding_agent."""
+"""Simulated tabletop scenes with exact ground truth (PyBullet, DIRECT mode, CPU renderer).
+
+`scene` holds the plain-data scene description and its seeded generator, `world` renders it,
+`paths` scripts motion and `sequences` builds the moving sequences of the tracking evaluation.
+PyBullet is imported only when a `SimWorld` is created.
+"""
+
+from __future__ import annotations
+
+from grounding_agent.sim.paths import CircularPath, LinearPath, ObjectPath, WaypointPath
+from grounding_agent.sim.scene import (
+    COLOUR_RGBA,
+    SHAPES,
+    SIZES,
+    TABLE_RGBA,
+    CameraPose,
+    SceneSpec,
+    SimObject,
+    generate_scene,
+    look_at_pose,
+)
+from grounding_agent.sim.world import ObjectTruth, Render, SimWorld, render_scene
+
+__all__ = [
+    'COLOUR_RGBA',
+    'SHAPES',
+    'SIZES',
+    'TABLE_RGBA',
+    'CameraPose',
+    'CircularPath',
+    'LinearPath',
+    'ObjectPath',
+    'ObjectTruth',
+    'Render',
+    'SceneSpec',
+    'SimObject',
+    'SimWorld',
+    'WaypointPath',
+    'generate_scene',
+    'look_at_pose',
+    'render_scene',
+]
