@@ -19,10 +19,12 @@ from grounding_agent.sim.scene import (
     generate_scene,
     look_at_pose,
 )
+from grounding_agent.sim.sequences import SEQUENCE_KINDS, make_tracking_sequence
 from grounding_agent.sim.world import ObjectTruth, Render, SimWorld, render_scene
 
 __all__ = [
     'COLOUR_RGBA',
+    'SEQUENCE_KINDS',
     'SHAPES',
     'SIZES',
     'TABLE_RGBA',
@@ -38,5 +40,6 @@ __all__ = [
     'WaypointPath',
     'generate_scene',
     'look_at_pose',
+    'make_tracking_sequence',
     'render_scene',
 ]

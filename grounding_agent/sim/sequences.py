@@ -1,0 +1,200 @@
+"""Moving tabletop sequences for the tracking evaluation: crossings, occlusion, exit and re-entry.
+
+Each kind stresses one thing a tracker gets wrong: two same-shape objects of different colours
+crossing (identity switches), an object passing behind a tall occluder (coasting through a gap),
+an object leaving the view and coming back (re-identification), and all of them at once. The
+camera looks straight along +y (azimuth 0), so image left/right is world x and the view's side
+edges at a given depth are known in closed form. Render a sequence with `SimWorld.set_time(t)`
+for t in [0, duration_s]; every render's `ObjectTruth` has box None and visible_fraction 0 while
+an object is out of view or fully hidden.
+"""
+
+from __future__ import annotations
+
+import random
+
+from grounding_agent.core.vocabulary import COLOURS
+from grounding_agent.sim.paths import CircularPath, LinearPath, WaypointPath
+from grounding_agent.sim.scene import (
+    SHAPES,
+    TABLE_TOP_Z,
+    CameraPose,
+    SceneSpec,
+    SimObject,
+    look_at_pose,
+    object_dimensions,
+    random_light,
+)
+
+__all__ = ['SEQUENCE_KINDS', 'make_tracking_sequence', 'view_edge_x']
+
+SEQUENCE_KINDS: tuple[str, ...] = ('crossing', 'occlusion', 'exit_reentry', 'mixed')
+
+
+def view_edge_x(camera: CameraPose, y: float, z: float, *, side: int) -> float:
+    """World x where a point at (y, z) leaves the image on the right (side=1) or left (-1).
+
+    Exact for cameras with azimuth 0 (their optical x axis is world x), as in every sequence.
+    """
+    point = camera.to_camera((camera.eye[0], y, z))
+    k = camera.intrinsics
+    edge_u = k.width if side > 0 else 0.0
+    return float(camera.eye[0] + (edge_u - k.cx) / k.fx * point[2])
+
+
+def _resting(
+    shape: str, size: str, x: float, y: float, height: float | None = None
+) -> tuple[float, float, float]:
+    return x, y, TABLE_TOP_Z + object_dimensions(shape, size, height)[1] / 2.0
+
+
+def _camera(rng: random.Random, width: int, height: int) -> CameraPose:
+    return look_at_pose(
+        target=(0.0, 0.02, 0.0),
+        distance=rng.uniform(0.6, 0.7),
+        elevation_deg=rng.uniform(40.0, 50.0),
+        azimuth_deg=0.0,
+        fov_deg=50.0,
+        width=width,
+        height=height,
+    )
+
+
+def _static(
+    rng: random.Random, count: int, spots: list[tuple[float, float]], taken: set[str]
+) -> list[SimObject]:
+    """Still distractors at the given spots, each of a kind not used yet."""
+    objects = []
+    for index, (x, y) in enumerate(spots[:count]):
+        while True:
+            shape, colour = rng.choice(SHAPES), rng.choice(COLOURS)
+            if f'{colour}_{shape}' not in taken:
+                break
+        taken.add(f'{colour}_{shape}')
+        size = rng.choice(('small', 'large'))
+        objects.append(
+            SimObject(f'still{index}_{colour}_{shape}', shape, colour, size,
+                      _resting(shape, size, x, y), yaw=rng.uniform(0.0, 1.5))
+        )  # fmt: skip
+    return objects
+
+
+def _crossing(
+    rng: random.Random, camera: CameraPose, t0: float, duration: float
+) -> list[SimObject]:
+    """Two same-shape, same-size objects of different colours swapping sides in front of each
+    other; the nearer one hides the farther one for a moment in the middle."""
+    shape = rng.choice(SHAPES)
+    first, second = rng.sample(COLOURS, 2)
+    size = 'large'
+    span = rng.uniform(0.12, 0.15)
+    speed = 2 * span / duration
+    y_near, y_far = -0.02, 0.06
+    return [
+        SimObject(f'cross_a_{first}_{shape}', shape, first, size,
+                  _resting(shape, size, -span, y_near),
+                  path=LinearPath(_resting(shape, size, -span, y_near), (speed, 0.0, 0.0),
+                                  t_start=t0, t_end=t0 + duration)),
+        SimObject(f'cross_b_{second}_{shape}', shape, second, size,
+                  _resting(shape, size, span, y_far),
+                  path=LinearPath(_resting(shape, size, span, y_far), (-speed, 0.0, 0.0),
+                                  t_start=t0, t_end=t0 + duration)),
+    ]  # fmt: skip
+
+
+def _occlusion(rng: random.Random, t0: float, hidden_s: float) -> list[SimObject]:
+    """A small object sliding behind a tall occluder; fully hidden for about `hidden_s`."""
+    shape = rng.choice(SHAPES)
+    colour, occ_colour = rng.sample(COLOURS, 2)
+    occ_shape = rng.choice(('cube', 'cylinder'))
+    occ_height = 0.16
+    occluder = SimObject(
+        f'occluder_{occ_colour}_{occ_shape}', occ_shape, occ_colour, 'large',
+        _resting(occ_shape, 'large', 0.0, -0.06, occ_height), height=occ_height, occluder=True,
+    )  # fmt: skip
+    # Seen from the camera the occluder covers a band ~1.3x its width at the mover's depth;
+    # the mover (3.5 cm) is fully hidden over that band minus its own width.
+    hidden_band = 1.3 * 0.07 - 0.035
+    speed = hidden_band / hidden_s
+    start_x = -0.12
+    mover = SimObject(
+        f'mover_{colour}_{shape}', shape, colour, 'small', _resting(shape, 'small', start_x, 0.08),
+        path=LinearPath(_resting(shape, 'small', start_x, 0.08), (speed, 0.0, 0.0), t_start=t0),
+    )  # fmt: skip
+    return [occluder, mover]
+
+
+def _exit_reentry(
+    rng: random.Random, camera: CameraPose, t0: float, away_s: float, *, y: float = 0.0
+) -> tuple[SimObject, float]:
+    """An object that drives out of the right edge of the view, stays out, and comes back.
+
+    Returns the object and the time it is back at its start.
+    """
+    shape = rng.choice(SHAPES)
+    colour = rng.choice(COLOURS)
+    size = 'large'
+    z = _resting(shape, size, 0.0, y)[2]
+    start_x = rng.uniform(0.0, 0.06)
+    # Out = the silhouette is wholly past the edge: edge + the object's half width + a margin.
+    out_x = view_edge_x(camera, y, z, side=1) + 0.08
+    speed = 0.25
+    travel = (out_x - start_x) / speed
+    times = (t0, t0 + travel, t0 + travel + away_s, t0 + 2 * travel + away_s)
+    path = WaypointPath((
+        (times[0], start_x, y, z), (times[1], out_x, y, z),
+        (times[2], out_x, y, z), (times[3], start_x, y, z),
+    ))  # fmt: skip
+    mover = SimObject(f'leaver_{colour}_{shape}', shape, colour, size, (start_x, y, z), path=path)
+    return mover, times[3]
+
+
+def make_tracking_sequence(
+    kind: str, seed: int, *, width: int = 320, height: int = 240
+) -> SceneSpec:
+    """A seeded moving scene of one of `SEQUENCE_KINDS`, a few seconds long (`duration_s`).
+
+    Objects move kinematically along their `path`; the moving objects' names start with
+    'cross_', 'mover_' or 'leaver_', still distractors with 'still', the occluder with
+    'occluder_'. The default 320x240 keeps a 30-frame-per-second sequence cheap to render.
+    """
+    if kind not in SEQUENCE_KINDS:
+        raise ValueError(f'unknown sequence kind {kind!r}; expected one of {SEQUENCE_KINDS}')
+    rng = random.Random(f'grounding_agent.sim.sequences/{kind}/{seed}')
+    camera = _camera(rng, width, height)
+    light = random_light(rng)
+    objects: list[SimObject] = []
+    if kind == 'crossing':
+        duration = 4.0
+        objects += _crossing(rng, camera, 0.5, 3.0)
+        spots = [(-0.2, 0.16), (0.2, 0.16), (0.0, 0.2), (-0.02, -0.15)]
+    elif kind == 'occlusion':
+        hidden_s = rng.uniform(1.0, 1.5)
+        objects += _occlusion(rng, 0.3, hidden_s)
+        # The mover's trip: from x = -0.12 past the occluder to x = +0.12.
+        speed = objects[1].path.velocity[0]  # type: ignore[union-attr]
+        duration = round(0.3 + 0.24 / speed, 2)
+        spots = [(-0.2, -0.12), (0.2, -0.12), (0.0, 0.22)]
+    elif kind == 'exit_reentry':
+        mover, back = _exit_reentry(rng, camera, 0.5, rng.uniform(0.8, 1.5))
+        objects.append(mover)
+        duration = round(back + 0.5, 2)
+        spots = [(-0.18, 0.0), (-0.08, 0.15), (-0.1, -0.12)]
+    else:
+        objects += _crossing(rng, camera, 0.3, 3.0)
+        mover, back = _exit_reentry(rng, camera, 3.0, 1.0, y=0.17)
+        objects.append(mover)
+        shape, colour = rng.choice(SHAPES), rng.choice(COLOURS)
+        centre = _resting(shape, 'small', -0.15, -0.15)
+        objects.append(
+            SimObject(f'mover_{colour}_{shape}', shape, colour, 'small', centre,
+                      path=CircularPath(centre, 0.05, period_s=rng.choice((-4.0, 4.0))))
+        )  # fmt: skip
+        duration = round(back + 0.5, 2)
+        spots = [(0.2, -0.13), (-0.22, 0.14)]
+    taken = {f'{o.colour}_{o.shape}' for o in objects}
+    objects += _static(rng, rng.randint(1, len(spots)), spots, taken)
+    return SceneSpec(
+        seed=seed, objects=tuple(objects), camera=camera, duration_s=duration, kind=kind,
+        **light,
+    )  # fmt: skip
