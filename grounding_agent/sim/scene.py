@@ -37,6 +37,7 @@ __all__ = [
     'SimObject',
     'generate_scene',
     'look_at_pose',
+    'make_tracking_sequence',
     'object_dimensions',
     'silhouette_points',
 ]
@@ -237,7 +238,8 @@ class SceneSpec:
     """Everything needed to render a scene: objects, camera, light. Plain data, seeded.
 
     `light_direction` points from the scene towards the light (pybullet's lightDirection).
-    `duration_s` is the length of a moving sequence (0 for a still scene).
+    `duration_s` is the length of a moving sequence (0 for a still scene). `target` names the
+    object a tracking sequence is about (None for still scenes).
     """
 
     seed: int
@@ -251,12 +253,15 @@ class SceneSpec:
     duration_s: float = 0.0
     table_rgba: tuple[float, float, float, float] = TABLE_RGBA
     kind: str = 'still'
+    target: str | None = None
     notes: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
     def __post_init__(self) -> None:
         names = [o.name for o in self.objects]
         if len(set(names)) != len(names):
             raise ValueError(f'object names must be unique, got {names}')
+        if self.target is not None and self.target not in names:
+            raise ValueError(f'target {self.target!r} is not one of the objects {names}')
 
     def object(self, name: str) -> SimObject:
         for candidate in self.objects:
@@ -278,6 +283,7 @@ class SceneSpec:
             'camera': self.camera.to_dict(),
             'light_direction': list(self.light_direction),
             'duration_s': self.duration_s,
+            'target': self.target,
         }
 
 
@@ -487,3 +493,12 @@ def generate_scene(
         )  # fmt: skip
         placed.append((spot[0], spot[1], radius))
     return SceneSpec(seed=seed, objects=tuple(objects), camera=camera, **light)
+
+
+def make_tracking_sequence(
+    kind: str, seed: int, *, width: int = 320, height: int = 240
+) -> SceneSpec:
+    """A moving sequence for the tracking evaluation; see `grounding_agent.sim.sequences`."""
+    from grounding_agent.sim.sequences import make_tracking_sequence as make  # imports this module
+
+    return make(kind, seed, width=width, height=height)

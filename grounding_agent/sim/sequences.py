@@ -66,11 +66,7 @@ def _static(
     """Still distractors at the given spots, each of a kind not used yet."""
     objects = []
     for index, (x, y) in enumerate(spots[:count]):
-        while True:
-            shape, colour = rng.choice(SHAPES), rng.choice(COLOURS)
-            if f'{colour}_{shape}' not in taken:
-                break
-        taken.add(f'{colour}_{shape}')
+        shape, colour = _new_kind(rng, taken)
         size = rng.choice(('small', 'large'))
         objects.append(
             SimObject(f'still{index}_{colour}_{shape}', shape, colour, size,
@@ -124,15 +120,29 @@ def _occlusion(rng: random.Random, t0: float, hidden_s: float) -> list[SimObject
     return [occluder, mover]
 
 
+def _new_kind(rng: random.Random, taken: set[str]) -> tuple[str, str]:
+    """A (shape, colour) no object of the sequence has yet, so the target stays nameable."""
+    while True:
+        shape, colour = rng.choice(SHAPES), rng.choice(COLOURS)
+        if f'{colour}_{shape}' not in taken:
+            taken.add(f'{colour}_{shape}')
+            return shape, colour
+
+
 def _exit_reentry(
-    rng: random.Random, camera: CameraPose, t0: float, away_s: float, *, y: float = 0.0
+    rng: random.Random,
+    camera: CameraPose,
+    t0: float,
+    away_s: float,
+    *,
+    y: float = 0.0,
+    taken: set[str],
 ) -> tuple[SimObject, float]:
     """An object that drives out of the right edge of the view, stays out, and comes back.
 
     Returns the object and the time it is back at its start.
     """
-    shape = rng.choice(SHAPES)
-    colour = rng.choice(COLOURS)
+    shape, colour = _new_kind(rng, taken)
     size = 'large'
     z = _resting(shape, size, 0.0, y)[2]
     start_x = rng.uniform(0.0, 0.06)
@@ -156,7 +166,10 @@ def make_tracking_sequence(
 
     Objects move kinematically along their `path`; the moving objects' names start with
     'cross_', 'mover_' or 'leaver_', still distractors with 'still', the occluder with
-    'occluder_'. The default 320x240 keeps a 30-frame-per-second sequence cheap to render.
+    'occluder_'. `target` names the object the sequence is about: the first crossing object,
+    the mover passing behind the occluder, the object leaving the view (mixed: the leaver, whose
+    colour and shape are unique). The default 320x240 keeps a 30-frame-per-second sequence
+    cheap to render.
     """
     if kind not in SEQUENCE_KINDS:
         raise ValueError(f'unknown sequence kind {kind!r}; expected one of {SEQUENCE_KINDS}')
@@ -164,6 +177,7 @@ def make_tracking_sequence(
     camera = _camera(rng, width, height)
     light = random_light(rng)
     objects: list[SimObject] = []
+    target_index = 0
     if kind == 'crossing':
         duration = 4.0
         objects += _crossing(rng, camera, 0.5, 3.0)
@@ -171,20 +185,23 @@ def make_tracking_sequence(
     elif kind == 'occlusion':
         hidden_s = rng.uniform(1.0, 1.5)
         objects += _occlusion(rng, 0.3, hidden_s)
+        target_index = 1
         # The mover's trip: from x = -0.12 past the occluder to x = +0.12.
         speed = objects[1].path.velocity[0]  # type: ignore[union-attr]
         duration = round(0.3 + 0.24 / speed, 2)
         spots = [(-0.2, -0.12), (0.2, -0.12), (0.0, 0.22)]
     elif kind == 'exit_reentry':
-        mover, back = _exit_reentry(rng, camera, 0.5, rng.uniform(0.8, 1.5))
+        mover, back = _exit_reentry(rng, camera, 0.5, rng.uniform(0.8, 1.5), taken=set())
         objects.append(mover)
         duration = round(back + 0.5, 2)
         spots = [(-0.18, 0.0), (-0.08, 0.15), (-0.1, -0.12)]
     else:
         objects += _crossing(rng, camera, 0.3, 3.0)
-        mover, back = _exit_reentry(rng, camera, 3.0, 1.0, y=0.17)
+        taken = {f'{o.colour}_{o.shape}' for o in objects}
+        mover, back = _exit_reentry(rng, camera, 3.0, 1.0, y=0.17, taken=taken)
         objects.append(mover)
-        shape, colour = rng.choice(SHAPES), rng.choice(COLOURS)
+        target_index = 2
+        shape, colour = _new_kind(rng, taken)
         centre = _resting(shape, 'small', -0.15, -0.15)
         objects.append(
             SimObject(f'mover_{colour}_{shape}', shape, colour, 'small', centre,
@@ -192,9 +209,10 @@ def make_tracking_sequence(
         )  # fmt: skip
         duration = round(back + 0.5, 2)
         spots = [(0.2, -0.13), (-0.22, 0.14)]
+    target = objects[target_index].name
     taken = {f'{o.colour}_{o.shape}' for o in objects}
     objects += _static(rng, rng.randint(1, len(spots)), spots, taken)
     return SceneSpec(
         seed=seed, objects=tuple(objects), camera=camera, duration_s=duration, kind=kind,
-        **light,
+        target=target, **light,
     )  # fmt: skip
