@@ -19,9 +19,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help='comma-separated sequence kinds (default: %(default)s)',
     )
     parser.add_argument(
-        '--seeds', default='0,1', help='comma-separated seeds (default: %(default)s)'
+        '--seeds', default='0,1,2', help='comma-separated seeds (default: %(default)s)'
     )
-    parser.add_argument('--camera-hz', type=float, default=10.0, help='rendered frame rate')
+    parser.add_argument(
+        '--camera-hz', type=float, default=30.0, help='rendered frame rate (default: 30)'
+    )
     parser.add_argument(
         '--model-every', type=int, default=5, help='run the model on every N-th frame (default: 5)'
     )

@@ -31,6 +31,7 @@ from grounding_agent.core.result import TrackState
 from grounding_agent.core.standing import StandingGrounding
 from grounding_agent.core.tracking import TrackerConfig, TrackSet
 from grounding_agent.core.types import Box, ObjectRef, Query, QueryKind, Stamp
+from grounding_agent.sim.sequences import SEQUENCE_KINDS
 
 __all__ = [
     'SEQUENCE_KINDS',
@@ -42,7 +43,6 @@ __all__ = [
     'write_report',
 ]
 
-SEQUENCE_KINDS: tuple[str, ...] = ('crossing', 'occlusion', 'exit_reentry', 'mixed')
 GENERIC_PHRASE = 'object'
 
 
@@ -180,7 +180,7 @@ def evaluate_sequence(
     spec: Any,
     backend: Backend,
     *,
-    camera_hz: float = 10.0,
+    camera_hz: float = 30.0,
     model_every: int = 5,
     min_visible: float = 0.25,
     tracker_config: TrackerConfig | None = None,
@@ -316,8 +316,8 @@ def evaluate_tracking(
     backend: Backend,
     *,
     kinds: Sequence[str] = SEQUENCE_KINDS,
-    seeds: Sequence[int] = (0, 1),
-    camera_hz: float = 10.0,
+    seeds: Sequence[int] = (0, 1, 2),
+    camera_hz: float = 30.0,
     model_every: int = 5,
     min_visible: float = 0.25,
     resolution: tuple[int, int] = (320, 240),
@@ -326,10 +326,13 @@ def evaluate_tracking(
 ) -> TrackingReport:
     """Every (kind, seed) sequence, and all of them pooled (MOT metrics over the pooled frames
     are computed per sequence and aggregated the way TrackEval does: by summing counts)."""
-    from grounding_agent.sim.scene import make_tracking_sequence
+    from grounding_agent.sim.sequences import make_tracking_sequence
 
     specs = [
-        (f'{kind}-{seed}', make_tracking_sequence(kind, seed).with_resolution(*resolution))
+        (
+            f'{kind}-{seed}',
+            make_tracking_sequence(kind, seed, width=resolution[0], height=resolution[1]),
+        )
         for kind in kinds
         for seed in seeds
     ]
