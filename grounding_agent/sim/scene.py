@@ -16,6 +16,7 @@ import random
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+import cv2
 import numpy as np
 import numpy.typing as npt
 
@@ -40,6 +41,7 @@ __all__ = [
     'make_tracking_sequence',
     'object_dimensions',
     'silhouette_points',
+    'visible_fraction_behind',
 ]
 
 # Paints, RGBA 0..1: each one a prototype of its colour name that people would not argue about.
@@ -322,6 +324,8 @@ _DISTANCE_M = (0.55, 0.75)
 _FOV_DEG = (48.0, 56.0)
 # Tall occluders: a large block or can this tall hides small objects behind it.
 _OCCLUDER_HEIGHT_M = (0.13, 0.17)
+# The visible share of the hidden object the occluder placement aims at.
+_OCCLUDED_TARGET = (0.35, 0.75)
 
 
 def _random_object_kind(rng: random.Random) -> tuple[str, str, str]:
@@ -395,22 +399,54 @@ def random_light(rng: random.Random) -> dict[str, Any]:
     }
 
 
-def _occluder_position(
-    camera: CameraPose,
-    hidden: tuple[float, float, float],
-    rng: random.Random,
-    distance: float,
-    reach: float,
-) -> tuple[float, float]:
-    """A table position between the camera and `hidden`, shifted sideways so it hides part."""
-    toward = np.array([camera.eye[0] - hidden[0], camera.eye[1] - hidden[1]])
+def _hull(camera: CameraPose, obj: SimObject) -> npt.NDArray[np.float32]:
+    """The object's silhouette in the image: convex hull of its projected mesh vertices."""
+    points = silhouette_points(obj.shape, obj.size, obj.position, obj.yaw, obj.height)
+    return cv2.convexHull(camera.project(points).astype(np.float32))
+
+
+def visible_fraction_behind(camera: CameraPose, hidden: SimObject, occluder: SimObject) -> float:
+    """The share of `hidden`'s silhouette that `occluder` (nearer the camera) leaves in view."""
+    target = _hull(camera, hidden)
+    area = float(cv2.contourArea(target))
+    if area <= 0:
+        return 0.0
+    overlap, _ = cv2.intersectConvexConvex(target, _hull(camera, occluder))
+    return max(0.0, 1.0 - float(overlap) / area)
+
+
+def _occluder_for(
+    camera: CameraPose, hidden: SimObject, rng: random.Random, *, name: str, colour: str
+) -> SimObject:
+    """A tall block or can between the camera and `hidden`, shifted sideways until about
+    `_OCCLUDED_TARGET` of the hidden object stays in view (the best of a few tries)."""
+    shape = rng.choice(('cube', 'cylinder'))
+    height = rng.uniform(*_OCCLUDER_HEIGHT_M)
+    hidden_radius = _footprint_radius(hidden.shape, hidden.size)
+    radius = _footprint_radius(shape, 'large')
+    toward = np.array([camera.eye[0] - hidden.position[0], camera.eye[1] - hidden.position[1]])
     toward /= np.linalg.norm(toward)
     side = np.array([-toward[1], toward[0]])
-    # Sideways by 35-75 % of the two footprints' radii: enough to leave part of the hidden
-    # object in view, not so much that the occluder misses it.
-    lateral = rng.uniform(0.35, 0.75) * rng.choice((-1.0, 1.0)) * reach
-    offset = toward * distance + side * lateral
-    return float(hidden[0] + offset[0]), float(hidden[1] + offset[1])
+    distance = hidden_radius + radius + _CLEARANCE + rng.uniform(0.0, 0.03)
+    yaw = rng.uniform(0, math.pi / 2)
+    low, high = _OCCLUDED_TARGET
+    best: tuple[float, SimObject] | None = None
+    for _ in range(12):
+        lateral = rng.uniform(0.0, 1.1) * rng.choice((-1.0, 1.0)) * (hidden_radius + radius)
+        x, y = np.asarray(hidden.position[:2]) + toward * distance + side * lateral
+        occluder = SimObject(
+            f'{name}_{colour}_{shape}', shape, colour, 'large',
+            (float(x), float(y), TABLE_TOP_Z + height / 2.0), yaw=yaw, height=height,
+            occluder=True,
+        )  # fmt: skip
+        fraction = visible_fraction_behind(camera, hidden, occluder)
+        miss = 0.0 if low <= fraction <= high else min(abs(fraction - low), abs(fraction - high))
+        if best is None or miss < best[0]:
+            best = (miss, occluder)
+        if miss == 0.0:
+            break
+    assert best is not None
+    return best[1]
 
 
 def generate_scene(
@@ -462,20 +498,12 @@ def generate_scene(
             objects.append(SimObject(f'o0_{colour}_{shape}', shape, colour, 'small', hidden,
                                      yaw=rng.uniform(0, math.pi / 2)))  # fmt: skip
             placed.append((spot[0], spot[1], radius))
-            occ_shape = rng.choice(('cube', 'cylinder'))
-            occ_colour = rng.choice([c for c in COLOURS if c != colour])
-            occ_height = rng.uniform(*_OCCLUDER_HEIGHT_M)
-            occ_radius = _footprint_radius(occ_shape, 'large')
-            gap = radius + occ_radius + _CLEARANCE + rng.uniform(0.0, 0.03)
-            ox, oy = _occluder_position(camera, hidden, rng, gap, radius + occ_radius)
-            objects.append(
-                SimObject(
-                    f'o1_{occ_colour}_{occ_shape}', occ_shape, occ_colour, 'large',
-                    (ox, oy, TABLE_TOP_Z + occ_height / 2.0), yaw=rng.uniform(0, math.pi / 2),
-                    height=occ_height, occluder=True,
-                )
+            occluder = _occluder_for(
+                camera, objects[-1], rng, name='o1',
+                colour=rng.choice([c for c in COLOURS if c != colour]),
             )  # fmt: skip
-            placed.append((ox, oy, occ_radius))
+            objects.append(occluder)
+            placed.append((*occluder.position[:2], _footprint_radius(occluder.shape, 'large')))
         kinds = kinds[1:]
 
     for shape, colour, size in kinds:

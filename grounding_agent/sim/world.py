@@ -84,7 +84,28 @@ class ObjectTruth:
             'point_camera': [round(v, 5) for v in self.point_camera],
             'position_world': [round(v, 5) for v in self.position_world],
             'occluder': self.occluder,
+            'full_box': [round(v, 3) for v in self.full_box.to_list()],
+            'silhouette_area': round(self.silhouette_area, 2),
         }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ObjectTruth:
+        """The inverse of `to_dict` (values rounded as stored)."""
+        box = data.get('box')
+        return cls(
+            name=str(data['name']),
+            shape=str(data['shape']),
+            colour=str(data['colour']),
+            size=str(data['size']),
+            box=None if box is None else Box.from_list(box),
+            visible_fraction=float(data['visible_fraction']),
+            pixel_count=int(data['pixel_count']),
+            point_camera=tuple(float(v) for v in data['point_camera']),  # type: ignore[arg-type]
+            position_world=tuple(float(v) for v in data['position_world']),  # type: ignore[arg-type]
+            full_box=Box.from_list(data['full_box']),
+            silhouette_area=float(data['silhouette_area']),
+            occluder=bool(data.get('occluder', False)),
+        )
 
 
 @dataclass(frozen=True, eq=False)
