@@ -249,13 +249,28 @@ class PhraseTracker:
         )
 
     def _reidentify(self, detection: Detection, *, exclude: set[str]) -> str | None:
+        """The identity a newly seen object most likely had: a dropped track, or one still
+        coasting unseen (an object that came back somewhere its motion model did not expect),
+        whose appearance matches by at least `reid_threshold`. Taking over a coasting identity
+        removes that track's stale tracklet, so the id never exists twice."""
+        candidates = {stable: embedding for stable, (embedding, _seen) in self._retired.items()}
+        candidates.update(
+            (stable, track.embedding)
+            for stable, track in self._tracks.items()
+            if stable not in exclude
+        )
         best, best_sim = None, self.config.reid_threshold
-        for stable, (embedding, _seen) in self._retired.items():
+        for stable, embedding in candidates.items():
             if stable in exclude:
                 continue
             sim = cosine_similarity(detection.embedding, embedding)
             if sim >= best_sim:
                 best, best_sim = stable, sim
+        if best is not None and best in self._tracks:
+            stale = [key for key, (_t, stable) in self._stable_of.items() if stable == best]
+            for key in stale:
+                tracklet, _stable = self._stable_of.pop(key)
+                self._tracker.tracks = [t for t in self._tracker.tracks if t is not tracklet]
         return best
 
     def _new_id(self) -> str:

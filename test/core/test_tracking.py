@@ -140,3 +140,19 @@ def test_tracks_of_one_phrase_are_never_taken_over_by_another_phrase() -> None:
 )
 def test_cosine_similarity(a, b, expected) -> None:
     assert cosine_similarity(a, b) == pytest.approx(expected)
+
+
+def test_an_object_back_where_its_coasting_track_did_not_expect_keeps_its_id() -> None:
+    tracker = TrackSet(TrackerConfig(coast_s=5.0))
+    t = 0.0
+    for step in range(4):  # moving right, then it leaves the view
+        tracks = tracker.update([_detection('cube', _box_at(100 + 20 * step, 100), 2)], t)
+        t += 0.2
+    old_id = tracks[0].track_id
+    for _ in range(5):  # 1 s unseen: still coasting, not dropped
+        tracker.update([], t, phrases=['cube'])
+        t += 0.2
+    # it comes back from the other side, nowhere near the coasting prediction
+    back = tracker.update([_detection('cube', _box_at(500, 300), 2)], t)
+    assert [tr.track_id for tr in back] == [old_id]
+    assert len(tracker.tracker('cube')._tracker.tracks) == 1  # the stale tracklet is gone
