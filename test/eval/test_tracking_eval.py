@@ -41,3 +41,27 @@ def test_missed_and_extra_boxes_count_against_mota() -> None:
     clear = metrics['clear']
     assert (clear['CLR_TP'], clear['CLR_FN'], clear['CLR_FP']) == (3, 1, 1)
     assert clear['MOTA'] == pytest.approx((3 - 1) / 4)
+
+
+@pytest.mark.slow
+def test_a_crossing_sequence_keeps_identities_and_the_target_boxed() -> None:
+    from grounding_agent.backends import create_backend
+    from grounding_agent.eval.tracking import evaluate_sequence
+    from grounding_agent.sim.sequences import make_tracking_sequence
+
+    spec = make_tracking_sequence('crossing', 0)
+    score = evaluate_sequence('crossing-0', spec, create_backend({'name': 'color_shape'}))
+    assert score.frames == round(spec.duration_s * 30)
+    assert score.model_calls == -(-score.frames // 5)  # every 5th frame
+    assert score.id_switches == 0
+    assert score.idf1 > 0.9
+    assert score.coverage == 1.0
+    assert score.target_id_changes == 0
+
+
+def test_eval_tracking_command_refuses_bad_arguments(capsys: pytest.CaptureFixture[str]) -> None:
+    from grounding_agent.cli import main
+
+    assert main(['eval-tracking', '--seeds', 'x']) == 2
+    assert main(['eval-tracking', '--model-every', '0']) == 2
+    assert 'error' in capsys.readouterr().err
