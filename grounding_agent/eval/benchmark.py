@@ -174,8 +174,14 @@ def _np(truth: Any, fields: Sequence[str], rng: random.Random) -> _Np:
     )
 
 
+def _pick(rng: random.Random, options: Sequence[str]) -> str:
+    """One of `options`, drawing exactly one number whatever their count, so a positive and its
+    changed copy, realised from the same generator state, get the same phrasing."""
+    return options[int(rng.random() * len(options))]
+
+
 def _attributes(np_: _Np, rng: random.Random, *, size: bool = True) -> str:
-    size_word = rng.choice(_SIZE_WORDS[np_.size]) if np_.size and size else ''
+    size_word = _pick(rng, _SIZE_WORDS[np_.size]) if np_.size and size else ''
     return ' '.join(w for w in (size_word, np_.colour or '', np_.noun) if w)
 
 
@@ -191,22 +197,22 @@ def _phrase(np_: _Np, rng: random.Random, *, top: bool, style: list[str]) -> str
         if top:
             forms['bare'] = core
         if np_.colour is not None and np_.relation is None:
-            size_word = f'{rng.choice(_SIZE_WORDS[np_.size])} ' if np_.size else ''
+            size_word = f'{_pick(rng, _SIZE_WORDS[np_.size])} ' if np_.size else ''
             forms['that_is_colour'] = f'the {size_word}{np_.noun} that is {np_.colour}'
-    name = rng.choice(sorted(forms))
+    name = _pick(rng, sorted(forms))
     head = forms[name]
     style.append(name)
     if np_.relation is None:
         return head
     relation, anchor = np_.relation
     anchor_text = _phrase(anchor, rng, top=False, style=style)
-    words = rng.choice(_RELATION_WORDS[relation])
+    words = _pick(rng, _RELATION_WORDS[relation])
     # A nested anchor is always a relative clause ('the ball that is behind the can'), so the
     # inner relation attaches to the anchor, not to the target.
     links = {'that_is': 'that is', 'which_is': 'which is'}
     if top:
-        links |= {'plain': '', 'participle': rng.choice(_PARTICIPLES)}
-    link_name = rng.choice(sorted(links))
+        links |= {'plain': '', 'participle': _pick(rng, _PARTICIPLES)}
+    link_name = _pick(rng, sorted(links))
     style.append(f'rel_{link_name}')
     link = links[link_name]
     return ' '.join(w for w in (head, link, words, anchor_text) if w)
@@ -217,12 +223,12 @@ def _ordinal_phrase(np_: _Np, rng: random.Random, style: list[str]) -> str:
     order, index = np_.ordinal.order, np_.ordinal.index
     core = _attributes(np_, rng, size=order not in (OrdinalOrder.LARGEST, OrdinalOrder.SMALLEST))
     if index == 1:
-        template = rng.choice(_SUPERLATIVE_TEMPLATES[order])
+        template = _pick(rng, _SUPERLATIVE_TEMPLATES[order])
         style.append('superlative:' + template.replace('{}', '_'))
         return template.format(core)
-    side = rng.choice(_ORDINAL_SIDES[order])
+    side = _pick(rng, _ORDINAL_SIDES[order])
     style.append(f'ordinal:{side}')
-    return f'the {rng.choice(_ORDINAL_WORDS[index])} {core} {side}'
+    return f'the {_pick(rng, _ORDINAL_WORDS[index])} {core} {side}'
 
 
 # -- sample construction --------------------------------------------------------------------------
