@@ -149,7 +149,7 @@ class _Np:
 
     def to_ref(self) -> ObjectRef:
         words = [*(self.hidden or ()), self.size or '', self.colour or '', self.noun]
-        relations = ()
+        relations: tuple[RelationConstraint, ...] = ()
         if self.relation is not None:
             relation, anchor = self.relation
             relations = (RelationConstraint(relation, (anchor.to_ref(),)),)
@@ -379,7 +379,7 @@ def _ranked(
     return None
 
 
-def _in_image(truth: Any, width: int, height: int) -> bool:
+def _in_image(truth: ObjectTruth, width: int, height: int) -> bool:
     box = truth.full_box
     return box.x1 >= 0 and box.y1 >= 0 and box.x2 <= width and box.y2 <= height
 

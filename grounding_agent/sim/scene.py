@@ -307,7 +307,8 @@ def silhouette_points(
     local = box_corners(width, tall) if mesh is None else mesh[0]
     c, s = math.cos(yaw), math.sin(yaw)
     rotation = np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
-    return local @ rotation.T + np.asarray(position, dtype=np.float64)
+    world: npt.NDArray[np.float64] = local @ rotation.T + np.asarray(position, dtype=np.float64)
+    return world
 
 
 # -- Scene generation ---------------------------------------------------------------------------
@@ -402,7 +403,8 @@ def random_light(rng: random.Random) -> dict[str, Any]:
 def _hull(camera: CameraPose, obj: SimObject) -> npt.NDArray[np.float32]:
     """The object's silhouette in the image: convex hull of its projected mesh vertices."""
     points = silhouette_points(obj.shape, obj.size, obj.position, obj.yaw, obj.height)
-    return cv2.convexHull(camera.project(points).astype(np.float32))
+    hull = cv2.convexHull(camera.project(points).astype(np.float32))
+    return np.asarray(hull, dtype=np.float32)
 
 
 def visible_fraction_behind(camera: CameraPose, hidden: SimObject, occluder: SimObject) -> float:
@@ -498,12 +500,12 @@ def generate_scene(
             objects.append(SimObject(f'o0_{colour}_{shape}', shape, colour, 'small', hidden,
                                      yaw=rng.uniform(0, math.pi / 2)))  # fmt: skip
             placed.append((spot[0], spot[1], radius))
-            occluder = _occluder_for(
+            blocker = _occluder_for(
                 camera, objects[-1], rng, name='o1',
                 colour=rng.choice([c for c in COLOURS if c != colour]),
             )  # fmt: skip
-            objects.append(occluder)
-            placed.append((*occluder.position[:2], _footprint_radius(occluder.shape, 'large')))
+            objects.append(blocker)
+            placed.append((*blocker.position[:2], _footprint_radius(blocker.shape, 'large')))
         kinds = kinds[1:]
 
     for shape, colour, size in kinds:
