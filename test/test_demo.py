@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from grounding_agent.core.errors import ConfigError
-from grounding_agent.core.result import GroundingResult, ResultStatus, TargetModel
+from grounding_agent.core.result import GroundingResult, ResultStatus, TargetModel, TrackState
 from grounding_agent.core.types import Box, Stamp
 from grounding_agent.demo.report import DemoReport, DemoRow, format_table, write_markdown
 from grounding_agent.demo.scene_file import load_scene_file, scene_from_mapping
@@ -132,9 +132,17 @@ HIDDEN = TrueObject('green_cube', 'cube', 'green', 'small', None, (0.0, 0.0, 0.9
 TRUTH = TruthFrame(stamp=Stamp(5), objects=(RED, BLUE, HIDDEN), fx=500.0, cx=320.0)
 
 
-def answer(status: ResultStatus, *, box: list[float] | None = None, value: Any = None) -> Any:
+def answer(
+    status: ResultStatus,
+    *,
+    box: list[float] | None = None,
+    value: Any = None,
+    track_state: TrackState | None = None,
+) -> Any:
     target = None if box is None else TargetModel(phrase='x', box=box, score=0.9)
-    return GroundingResult(status=status, reason='r', target=target, answer=value)
+    return GroundingResult(
+        status=status, reason='r', target=target, answer=value, track_state=track_state
+    )
 
 
 GROUNDED, ANSWERED, REJECTED = ResultStatus.GROUNDED, ResultStatus.ANSWERED, ResultStatus.REJECTED
@@ -159,6 +167,11 @@ NO_RED = Expectation('absent', attributes=(('colour', 'red'),))
         (answer(GROUNDED, box=[120, 120, 170, 170]), RED_CUBE, False),  # IoU 0.22
         (answer(REJECTED), RED_CUBE, False),
         (answer(REJECTED), HIDDEN_CUBE, True),  # hidden: nothing to see
+        # hidden and the tracker says it coasts on the motion model: right
+        (answer(GROUNDED, box=[1, 1, 9, 9], track_state=TrackState.OCCLUDED), HIDDEN_CUBE, True),
+        # hidden but claimed as seen: wrong
+        (answer(GROUNDED, box=[1, 1, 9, 9], track_state=TrackState.TRACKING), HIDDEN_CUBE, False),
+        (answer(GROUNDED, box=[1, 1, 9, 9]), HIDDEN_CUBE, False),
         (answer(ANSWERED, value=1), CUBES, True),  # the hidden cube is not counted
         (answer(ANSWERED, value=2), CUBES, False),
         (answer(ANSWERED, value=True), SMALL, False),  # a bool is not a count

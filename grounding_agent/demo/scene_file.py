@@ -55,6 +55,7 @@ _SCENE_KEYS = {
     'light_specular',
     'shadow',
     'duration_s',
+    'target',
 }
 
 
@@ -190,6 +191,8 @@ def scene_from_mapping(document: Mapping[str, Any]) -> SceneSpec:
                 options[key] = float(document[key])
         if 'shadow' in document:
             options['shadow'] = bool(document['shadow'])
+        if document.get('target') is not None:
+            options['target'] = str(document['target'])
         return SceneSpec(
             seed=int(document.get('seed', 0)),
             objects=tuple(_object(entry, index) for index, entry in enumerate(entries)),

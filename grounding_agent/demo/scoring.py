@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from grounding_agent.core.result import GroundingResult, ResultStatus
+from grounding_agent.core.result import GroundingResult, ResultStatus, TrackState
 from grounding_agent.core.types import Box, Stamp
 from grounding_agent.demo.script import Expectation
 
@@ -128,7 +128,13 @@ def score_result(
     if expect.kind == 'target':
         true_box = truth.object(expect.target).box
         if true_box is None:
-            return Verdict(status is ResultStatus.REJECTED, f'rejected ({expect.target} hidden)')
+            # Hidden: nothing may be claimed as seen. A tracker coasting on the object's motion
+            # says so (`occluded`), which is right; a box claimed as seen (`tracking`) is not.
+            coasting = result.track_state is TrackState.OCCLUDED
+            return Verdict(
+                status is ResultStatus.REJECTED or coasting,
+                f'{expect.target} hidden: rejected, or occluded while tracked',
+            )
         overlap = result.target.to_box().iou(true_box) if result.target is not None else 0.0
         correct = status is ResultStatus.GROUNDED and overlap >= iou
         return Verdict(correct, f'{expect.target} {_box_text(true_box)}', iou=overlap)
