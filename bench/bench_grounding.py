@@ -24,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.report import machine_line, update_section
 from grounding_agent.backends.base import BackendConfig, create_backend
+from grounding_agent.backends.color_shape import ShapeFeatures, fit_shape_model, segment_objects
 from grounding_agent.eval.evaluator import Metrics, run_evaluation
 from grounding_agent.eval.formats import GroundingSample, load_dataset
 from grounding_agent.eval.report import metrics_markdown
@@ -80,6 +81,40 @@ def time_backend(dataset: Path, images: int) -> tuple[float, float, str]:
     return statistics.median(times), times[int(0.9 * (len(times) - 1))], size
 
 
+def _shape_samples(seeds: range) -> tuple[list[ShapeFeatures], list[str]]:
+    """color_shape's measurements of every object it finds in simulator scenes, with the truth."""
+    from grounding_agent.sim.scene import generate_scene
+    from grounding_agent.sim.world import render_scene
+
+    features, shapes = [], []
+    for seed in seeds:
+        render = render_scene(generate_scene(seed))
+        segments = segment_objects(render.rgb)
+        for truth in render.objects:
+            if truth.box is None or not segments:
+                continue
+            found = max(segments, key=lambda s: s.box.iou(truth.box))
+            if found.box.iou(truth.box) >= 0.5 and found.features is not None:
+                features.append(found.features)
+                shapes.append(truth.shape)
+    return features, shapes
+
+
+def fit_shapes(scenes: int) -> int:
+    """Fit color_shape's shape model on `scenes` simulator scenes; test it on as many others."""
+    train = _shape_samples(range(scenes))
+    test = _shape_samples(range(10_000, 10_000 + scenes))
+    model = fit_shape_model(*train)
+    for name, (features, shapes) in (('training', train), ('held-out', test)):
+        right = sum(
+            max(agreements := model.agreements(f), key=agreements.__getitem__) == s
+            for f, s in zip(features, shapes)
+        )
+        print(f'{name}: {right}/{len(shapes)} shapes right ({100 * right / len(shapes):.1f} %)')
+    print(f'SHAPE_MODEL = {model.to_source()}')
+    return 0
+
+
 def main() -> int:
     cli = argparse.ArgumentParser(description=__doc__)
     cli.add_argument('--samples', type=int, default=1000)
@@ -88,7 +123,17 @@ def main() -> int:
     cli.add_argument('--out', default=None, help='report directory (default: a temporary one)')
     cli.add_argument('--timing-images', type=int, default=100)
     cli.add_argument('--no-write', action='store_true', help='do not touch docs/benchmarks.md')
+    cli.add_argument(
+        '--fit-shapes',
+        type=int,
+        default=0,
+        metavar='SCENES',
+        help="fit color_shape's shape model on this many simulator scenes (seeds "
+        '0..SCENES-1), test it on as many others, print it, and stop',
+    )
     args = cli.parse_args()
+    if args.fit_shapes:
+        return fit_shapes(args.fit_shapes)
 
     with tempfile.TemporaryDirectory(prefix='grounding-bench-') as scratch:
         out = Path(args.out) if args.out else Path(scratch) / 'report'

@@ -48,12 +48,17 @@ from grounding_agent.core.vocabulary import COLOUR_SYNONYMS, COLOURS, SHAPE_NOUN
 __all__ = [
     'GENERIC_NOUNS',
     'SHAPE_CLASSES',
+    'SHAPE_MEASUREMENTS',
+    'SHAPE_MODEL',
     'ColorShapeBackend',
     'ColorShapeParams',
     'PhraseRequest',
     'Segment',
+    'ShapeFeatures',
+    'ShapeModel',
     'check_image',
     'colour_agreements',
+    'fit_shape_model',
     'parse_phrase',
     'segment_objects',
     'shape_agreements',
@@ -282,6 +287,8 @@ class ShapeFeatures:
     flat_shading: float  # share of pixels in the four most common exact colours
     cap_fraction: float  # share of the most common exact colour (a flat face, an unlit side)
     contrast: float  # spread of brightness (5th to 95th percentile of HSV value)
+    apex_residual: float  # how far the isophotes are from all meeting in one point (0: they do)
+    apex_inside: float  # 1 when that point lies within the object's outline, 0 far outside
 
 
 def _mask_iou(mask: npt.NDArray[np.uint8], shape_mask: npt.NDArray[np.uint8]) -> float:
@@ -298,6 +305,44 @@ def _region_solidity(mask: npt.NDArray[np.bool_]) -> float:
     largest = max(contours, key=cv2.contourArea)
     hull = cv2.contourArea(cv2.convexHull(largest))
     return float(cv2.contourArea(largest) / hull) if hull > 0 else 0.0
+
+
+def _apex_fit(mask: npt.NDArray[np.uint8], colours: npt.NDArray[np.uint8]) -> tuple[float, float]:
+    """Do the lines of equal brightness all run through one point inside the object?
+
+    A cone's brightness depends only on the direction around its axis, so its isophotes are
+    lines through the apex: at every pixel the brightness gradient is perpendicular to the
+    line to the apex. Least squares finds the point p minimising sum (g . (x - p))^2 over the
+    smoothly shaded interior; the residual is normalised by sum |g|^2 |x - centre|^2. A sphere's
+    isophotes are closed curves (residual large), a cylinder's are parallel (the point lies far
+    outside), a cube has no interior gradients at all.
+    """
+    value = colours.max(axis=2).astype(np.float32)
+    gx = cv2.Sobel(value, cv2.CV_32F, 1, 0, ksize=3)
+    gy = cv2.Sobel(value, cv2.CV_32F, 0, 1, ksize=3)
+    interior = cv2.erode(mask, np.ones((5, 5), np.uint8)).astype(bool)
+    magnitude = np.hypot(gx, gy)
+    # Smooth shading only: face edges and outlines jump by many levels at once.
+    usable = interior & (magnitude > 0.5) & (magnitude < 40.0)
+    if np.count_nonzero(usable) < 20:
+        return 1.0, 0.0
+    ys, xs = np.nonzero(usable)
+    a = np.column_stack([gx[usable], gy[usable]]).astype(np.float64)
+    points = np.column_stack([xs, ys]).astype(np.float64)
+    b = (a * points).sum(axis=1)
+    try:
+        apex, *_ = np.linalg.lstsq(a, b, rcond=None)
+    except np.linalg.LinAlgError:
+        return 1.0, 0.0
+    centre = points.mean(axis=0)
+    spread = ((points - centre) ** 2).sum(axis=1)
+    residual = float(((a @ apex - b) ** 2).sum() / max(1e-9, ((a**2).sum(axis=1) * spread).sum()))
+    height, width = mask.shape
+    ax, ay = float(apex[0]), float(apex[1])
+    outside = max(0.0, -ax, ax - width, -ay, ay - height) / max(width, height)
+    if 0 <= int(ay) < height and 0 <= int(ax) < width and mask[int(ay), int(ax)]:
+        outside = 0.0
+    return min(1.0, residual), max(0.0, 1.0 - 4.0 * outside)
 
 
 def shape_features(mask: npt.NDArray[np.uint8], colours: npt.NDArray[np.uint8]) -> ShapeFeatures:
@@ -330,6 +375,7 @@ def shape_features(mask: npt.NDArray[np.uint8], colours: npt.NDArray[np.uint8]) 
     )
     counts = np.sort(np.unique(codes, return_counts=True)[1])
     value = pixels.max(axis=1).astype(np.float32) / 255.0
+    apex_residual, apex_inside = _apex_fit(mask, colours)
     return ShapeFeatures(
         ellipse_fill=ellipse_fill,
         ellipse_aspect=ellipse_aspect,
@@ -339,60 +385,145 @@ def shape_features(mask: npt.NDArray[np.uint8], colours: npt.NDArray[np.uint8]) 
         flat_shading=float(counts[-4:].sum()) / codes.size,
         cap_fraction=float(counts[-1]) / codes.size,
         contrast=float(np.percentile(value, 95) - np.percentile(value, 5)),
+        apex_residual=apex_residual,
+        apex_inside=apex_inside,
     )
 
 
-def _ramp(value: float, low: float, high: float) -> float:
-    """0 below `low`, 1 above `high`, linear in between."""
-    return min(1.0, max(0.0, (value - low) / (high - low)))
+#: The measurements the shape model reads, in this order (fields of ShapeFeatures).
+SHAPE_MEASUREMENTS: tuple[str, ...] = (
+    'ellipse_fill', 'ellipse_aspect', 'triangle_fill', 'top_width', 'fine_vertices',
+    'flat_shading', 'cap_fraction', 'contrast', 'apex_residual', 'apex_inside',
+)  # fmt: skip
+# Outline corners beyond a dozen are pixel noise on large round objects.
+_MAX_VERTICES = 12.0
 
 
-#: Softmax scale of the shape evidence: larger makes the agreements more decisive.
-_SHAPE_SHARPNESS = 2.0
+def _measurement_vector(features: ShapeFeatures) -> npt.NDArray[np.float64]:
+    values = [float(getattr(features, name)) for name in SHAPE_MEASUREMENTS]
+    values[SHAPE_MEASUREMENTS.index('fine_vertices')] = min(
+        values[SHAPE_MEASUREMENTS.index('fine_vertices')], _MAX_VERTICES
+    )
+    return np.asarray(values, dtype=np.float64)
 
 
-def shape_agreements(features: ShapeFeatures) -> dict[str, float]:
-    """Graded agreement (0..1, summing to 1) of the measured features with each shape class.
+@dataclass(frozen=True)
+class ShapeModel:
+    """A linear softmax over the standardised measurements: graded agreement per shape class.
 
-    Each class collects evidence from memberships in 0..1:
-    - sphere: a round, circular outline without flat faces;
-    - cube: every pixel in a few flat faces, straight edges;
-    - cone: a pointed top that fills its enclosing triangle, or, seen from above, a large
-      one-colour region (the sides turned away from the light get ambient light only) on an
-      object that is not all flat faces;
-    - cylinder: an elongated outline whose top rows are already nearly full width, smooth side.
-    Shading evidence counts only when the object shows enough contrast: a black object renders
-    in a few levels whatever its shape.
+    `mean` and `scale` standardise each measurement of SHAPE_MEASUREMENTS; `weights[shape]`
+    holds one weight per measurement and a bias last. The agreements are a multinomial
+    logistic regression's probabilities, so they are calibrated on the data it was fitted on.
     """
-    f = features
-    shading = _ramp(f.contrast, 0.04, 0.1)
-    round_outline = _ramp(f.ellipse_fill, 0.93, 0.96) * _ramp(f.ellipse_aspect, 0.88, 0.94)
-    # A dark object renders in few levels whatever its shape: demand near-total flatness.
-    flat = _ramp(f.flat_shading, 0.95 - 0.05 * shading, 0.99 - 0.02 * shading)
-    # A sphere's outline stays a circle from every side; a cone's base is a foreshortened
-    # ellipse: a truly circular outline cancels the cone's one-colour-region evidence.
-    circle = _ramp(f.ellipse_aspect, 0.955, 0.985) * _ramp(f.ellipse_fill, 0.95, 0.97)
-    semi_flat = shading * _ramp(f.cap_fraction, 0.3, 0.4) * (1.0 - flat) * (1.0 - circle)
-    pointed = _ramp(0.45 - f.top_width, 0.0, 0.15)
-    triangular = _ramp(f.triangle_fill, 0.68, 0.78)
-    straight = _ramp(8.0 - f.fine_vertices, 0.0, 2.0)
-    full_top = _ramp(f.top_width, 0.6, 0.75)
-    elongated = 1.0 - _ramp(f.ellipse_aspect, 0.78, 0.9)
-    evidence = {
-        'sphere': 3.0 * round_outline - 2.0 * flat - 2.0 * semi_flat - 1.5 * pointed,
-        'cube': 3.0 * flat + straight - round_outline - pointed,
-        'cylinder': 1.5 * elongated
-        + full_top
-        + shading * (1.0 - flat) * (1.0 - semi_flat)
-        - 1.5 * pointed
-        - 2.0 * round_outline,
-        'cone': 2.5 * pointed + 1.5 * triangular + 2.0 * semi_flat - flat,
-    }
-    logits = _SHAPE_SHARPNESS * np.array([evidence[s] for s in SHAPE_CLASSES])
-    logits -= logits.max()
-    weights = np.exp(logits)
-    weights /= weights.sum()
-    return {s: float(w) for s, w in zip(SHAPE_CLASSES, weights)}
+
+    mean: tuple[float, ...]
+    scale: tuple[float, ...]
+    weights: Mapping[str, tuple[float, ...]]
+
+    def agreements(self, features: ShapeFeatures) -> dict[str, float]:
+        standard = (_measurement_vector(features) - np.asarray(self.mean)) / np.asarray(self.scale)
+        inputs = np.append(standard, 1.0)
+        logits = np.array([float(np.dot(self.weights[s], inputs)) for s in SHAPE_CLASSES])
+        logits -= logits.max()
+        odds = np.exp(logits)
+        odds /= odds.sum()
+        return {s: float(p) for s, p in zip(SHAPE_CLASSES, odds)}
+
+    def to_source(self) -> str:
+        """The model as the Python literal `SHAPE_MODEL` is written in."""
+        weights = ',\n'.join(
+            f"        '{s}': ({', '.join(f'{w:.3f}' for w in self.weights[s])})"
+            for s in SHAPE_CLASSES
+        )
+        return (
+            'ShapeModel(\n'
+            f'    mean=({", ".join(f"{m:.4f}" for m in self.mean)}),\n'
+            f'    scale=({", ".join(f"{m:.4f}" for m in self.scale)}),\n'
+            f'    weights={{\n{weights},\n    }},\n)'
+        )
+
+
+def fit_shape_model(
+    features: Sequence[ShapeFeatures], shapes: Sequence[str], *, regularisation: float = 3e-3
+) -> ShapeModel:
+    """Fit the shape model by multinomial logistic regression (L2-regularised, L-BFGS).
+
+    `features` are measured by this backend on segments whose true shape is `shapes`
+    (the simulator's ground truth). `bench/bench_grounding.py --fit-shapes` runs it.
+    """
+    from scipy.optimize import minimize
+
+    if len(features) != len(shapes) or not features:
+        raise ValueError('need as many shapes as feature sets, and at least one')
+    data = np.stack([_measurement_vector(f) for f in features])
+    labels = np.array([SHAPE_CLASSES.index(s) for s in shapes])
+    mean = data.mean(axis=0)
+    scale = data.std(axis=0) + 1e-9
+    inputs = np.hstack([(data - mean) / scale, np.ones((len(data), 1))])
+    classes, width = len(SHAPE_CLASSES), inputs.shape[1]
+
+    def loss(flat: npt.NDArray[np.float64]) -> tuple[float, npt.NDArray[np.float64]]:
+        weights = flat.reshape(classes, width)
+        logits = inputs @ weights.T
+        logits -= logits.max(axis=1, keepdims=True)
+        probabilities = np.exp(logits)
+        probabilities /= probabilities.sum(axis=1, keepdims=True)
+        value = -np.log(probabilities[np.arange(len(labels)), labels] + 1e-12).mean()
+        error = probabilities
+        error[np.arange(len(labels)), labels] -= 1.0
+        gradient = error.T @ inputs / len(labels) + 2 * regularisation * weights
+        return float(value + regularisation * (weights**2).sum()), gradient.ravel()
+
+    result = minimize(loss, np.zeros(classes * width), jac=True, method='L-BFGS-B')
+    weights = result.x.reshape(classes, width)
+    return ShapeModel(
+        mean=tuple(float(v) for v in mean),
+        scale=tuple(float(v) for v in scale),
+        weights={s: tuple(float(w) for w in weights[k]) for k, s in enumerate(SHAPE_CLASSES)},
+    )
+
+
+#: Fitted by `bench/bench_grounding.py --fit-shapes` on the simulator's scenes (see
+#: docs/color_shape.md): the measurements above of every object found, against its true shape.
+SHAPE_MODEL = ShapeModel(
+    mean=(0.8928, 0.7765, 0.6692, 0.5667, 7.4974, 0.6692, 0.4059, 0.2211, 0.3903, 0.7571),
+    scale=(0.0705, 0.1621, 0.0849, 0.2021, 1.4878, 0.3158, 0.2089, 0.1087, 0.3735, 0.4240),
+    weights={
+        'cube': (0.098, 0.114, -0.430, 0.071, -2.130, 1.476, 0.036, 0.212, 0.142, -0.299, -0.163),
+        'sphere': (0.716, 0.379, 0.771, 0.195, 0.512, -1.188, -0.419, -0.103, 0.936, 0.379, 0.019),
+        'cylinder': (
+            -0.091,
+            -1.124,
+            -0.858,
+            0.934,
+            1.263,
+            0.515,
+            0.669,
+            0.319,
+            0.145,
+            0.127,
+            0.061,
+        ),
+        'cone': (
+            -0.722,
+            0.632,
+            0.517,
+            -1.200,
+            0.354,
+            -0.804,
+            -0.286,
+            -0.429,
+            -1.223,
+            -0.207,
+            0.083,
+        ),
+    },
+)
+
+
+def shape_agreements(features: ShapeFeatures, model: ShapeModel | None = None) -> dict[str, float]:
+    """Graded agreement (0..1, summing to 1) of the measured features with each shape class."""
+    return (model if model is not None else SHAPE_MODEL).agreements(features)
 
 
 # -- segmentation -------------------------------------------------------------------------------

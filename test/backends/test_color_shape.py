@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import cv2
@@ -20,6 +19,7 @@ from grounding_agent.backends.color_shape import (
 from grounding_agent.core.errors import BackendError, ConfigError
 from grounding_agent.core.types import Box
 from grounding_agent.core.vocabulary import COLOURS
+from grounding_agent.sim.meshes import shape_mesh
 
 # Our own test palette (RGB 0..1), not the simulator's: the backend must name colours as people
 # do, whatever exact paint a scene uses.
@@ -32,22 +32,10 @@ PAINT = {
 TABLE = (0.55, 0.45, 0.35)
 
 # -- PyBullet scenes (DIRECT mode, TinyRenderer with lighting and shadows) -----------------------
+# Built here rather than with the simulator's scene generator so that each test controls exactly
+# what touches, what hides what and where the light comes from.
 
 Placed = tuple[str, str, tuple[float, float], float]  # shape, colour, (x, y) on the table, size
-
-
-def _cone(radius: float, height: float, sides: int = 32) -> tuple[list[list[float]], list[int]]:
-    """PyBullet has no cone primitive: a mesh with its apex up, centred on its half height."""
-    vertices = [[0.0, 0.0, height / 2]] + [
-        [radius * math.cos(a), radius * math.sin(a), -height / 2]
-        for a in (2 * math.pi * i / sides for i in range(sides))
-    ]
-    vertices.append([0.0, 0.0, -height / 2])
-    indices: list[int] = []
-    for i in range(sides):
-        j = (i + 1) % sides
-        indices += [0, 1 + i, 1 + j, sides + 1, 1 + j, 1 + i]
-    return vertices, indices
 
 
 def render(
@@ -70,19 +58,19 @@ def render(
         bodies = []
         for shape, colour, (x, y), half in objects:
             rgba = [*PAINT[colour], 1.0]
-            if shape == 'cube':
+            # The simulator's meshes (smooth sides, flat caps), in its proportions, so these
+            # scenes look like the benchmark's; our own paints, sizes and positions.
+            height = 2.0 * half * {'cylinder': 1.25, 'cone': 1.3}.get(shape, 1.0)
+            mesh = shape_mesh(shape, 2.0 * half, height)
+            if mesh is None:
                 kind = {'shapeType': pb.GEOM_BOX, 'halfExtents': [half] * 3}
-                z = half
-            elif shape == 'sphere':
-                kind = {'shapeType': pb.GEOM_SPHERE, 'radius': half}
-                z = half
-            elif shape == 'cylinder':
-                kind = {'shapeType': pb.GEOM_CYLINDER, 'radius': 0.8 * half, 'length': 2.4 * half}
-                z = 1.2 * half
             else:
-                vertices, indices = _cone(half, 2.4 * half)
-                kind = {'shapeType': pb.GEOM_MESH, 'vertices': vertices, 'indices': indices}
-                z = 1.2 * half
+                vertices, indices, normals = (m.tolist() for m in mesh)
+                kind = {
+                    'shapeType': pb.GEOM_MESH, 'vertices': vertices, 'indices': indices,
+                    'normals': normals,
+                }  # fmt: skip
+            z = height / 2.0
             visual = pb.createVisualShape(rgbaColor=rgba, physicsClientId=client, **kind)
             orientation = pb.getQuaternionFromEuler([0, 0, 0.4])
             bodies.append(
