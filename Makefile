@@ -32,7 +32,6 @@ $(STAMP): setup.py config/pip/requirements.txt config/pip/ros-wheels.txt config/
 	$(PIP) install --upgrade pip setuptools wheel 2>&1 | grep -v 'is ignored' || true; \
 	echo "== torch (CPU)"; \
 	$(PIP) install $(TORCH_PIP_ARGS) torch==2.13.0 2>&1 | grep -v 'is ignored' || true; \
-	$(BIN)/python -c 'import torch' ; \
 	echo "== python packages"; \
 	$(PIP) install $(CONSTRAINTS) -r config/pip/requirements.txt 2>&1 | grep -v 'is ignored' || true; \
 	if [ $$ros_wheels = 1 ]; then \
