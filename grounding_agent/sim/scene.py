@@ -284,6 +284,11 @@ class SceneSpec:
             'objects': [o.to_dict() for o in self.objects],
             'camera': self.camera.to_dict(),
             'light_direction': list(self.light_direction),
+            # The shading weights too, so that a saved scene renders to the same pixels.
+            'light_ambient': self.light_ambient,
+            'light_diffuse': self.light_diffuse,
+            'light_specular': self.light_specular,
+            'shadow': self.shadow,
             'duration_s': self.duration_s,
             'target': self.target,
         }

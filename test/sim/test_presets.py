@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from grounding_agent.demo.scene_file import load_scene_file
-from grounding_agent.sim.scene import SceneSpec
-from grounding_agent.sim.world import Render, SimWorld
+from grounding_agent.demo.scene_file import load_scene_file, scene_from_mapping
+from grounding_agent.sim.scene import SceneSpec, generate_scene
+from grounding_agent.sim.world import Render, SimWorld, render_scene
 
 CONFIG = Path(__file__).resolve().parents[2] / 'config'
 
@@ -84,3 +85,13 @@ def test_tracking_orange_balls_cross(tracking: dict[float, Render]) -> None:
     assert right.box is not None
     assert left.box.iou(right.box) > 0.0
     assert left.visible_fraction < 0.95 <= right.visible_fraction
+
+
+def test_a_saved_scene_renders_to_the_same_pixels() -> None:
+    # Shading weights vary per seed, so they must travel with the scene for the same image.
+    spec = generate_scene(5).with_resolution(160, 120)
+    again = scene_from_mapping(spec.to_dict())
+    assert (again.light_ambient, again.light_diffuse, again.light_specular, again.shadow) == (
+        spec.light_ambient, spec.light_diffuse, spec.light_specular, spec.shadow,
+    )  # fmt: skip
+    np.testing.assert_array_equal(render_scene(again).rgb, render_scene(spec).rgb)
