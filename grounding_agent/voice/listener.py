@@ -1,0 +1,295 @@
+"""From recognised speech to an operator command, or to a reason why it is not one.
+
+A wrong command is worse than none, so a recognised sentence becomes a command only when every
+check passes, in this order: something was recognised; the wake word (if configured) opens it;
+a grammar decode returned a complete sentence of the grammar (the decoder can stop inside one);
+the command parser accepts it; and the confidence reaches the threshold. The confidence is the
+posterior share of the recogniser's hypotheses that mean the same command as the best one
+(same parsed query), so two wordings of one command do not count against each other, while a
+close runner-up that means something else does.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from grounding_agent.core.errors import CommandError
+from grounding_agent.voice.audio import RECOGNIZER_RATE, FloatAudio, resample, to_int16
+from grounding_agent.voice.errors import VoiceConfigError
+from grounding_agent.voice.grammar import DEFAULT_OBJECTS, CommandGrammar, normalize_text
+from grounding_agent.voice.recognizer import Recognition, Recognizer
+from grounding_agent.voice.vad import EnergyVad, Utterance, VadConfig
+
+__all__ = [
+    'CommandListener',
+    'HeardCommand',
+    'VoiceConfig',
+    'VoicePipeline',
+    'command_meaning',
+    'strip_wake_word',
+]
+
+_LOG = logging.getLogger(__name__)
+
+
+class VoiceConfig(BaseModel):
+    """Everything that decides which spoken sentences become commands.
+
+    `objects`: the object names operators may say (empty: the vocabulary's shape nouns plus a
+    few household objects). `confidence_threshold`: below it a sentence is heard but not sent;
+    raising it trades more "say it again" for fewer wrong commands. `free_form`: when the grammar
+    decode gives no command, decode again with the general en-us language model (slow, and on
+    synthetic voices most words come out wrong; its text still has to parse and be confident).
+    """
+
+    model_config = ConfigDict(frozen=True, extra='forbid')
+
+    recognizer: Literal['pocketsphinx', 'faster_whisper'] = 'pocketsphinx'
+    objects: tuple[str, ...] = ()
+    wake_word: str = ''
+    confidence_threshold: float = Field(default=0.9, ge=0.0, le=1.0)
+    free_form: bool = False
+    dither: float = Field(default=100.0, ge=0.0, le=3000.0)
+    score_scale: float = Field(default=50.0, gt=0.0, le=10_000.0)
+    whisper_model_dir: str = ''
+    whisper_device: str = 'cpu'
+    whisper_compute_type: str = 'int8'
+    vad: VadConfig = Field(default_factory=VadConfig)
+
+    @field_validator('objects', mode='before')
+    @classmethod
+    def _split_objects(cls, value: Any) -> Any:
+        if isinstance(value, str):  # 'mug, cup' from a command line
+            value = [v for v in value.split(',')]
+        return tuple(o.strip() for o in value if str(o).strip())
+
+    @classmethod
+    def from_mapping(cls, values: dict[str, Any]) -> VoiceConfig:
+        try:
+            return cls.model_validate(values)
+        except ValidationError as exc:
+            raise VoiceConfigError(f'invalid voice configuration: {exc}') from exc
+
+    def object_names(self) -> tuple[str, ...]:
+        return self.objects
+
+
+@dataclass(frozen=True)
+class HeardCommand:
+    """What was heard in one utterance and what became of it (published on `~/heard`).
+
+    `text` is what the recogniser heard (with the wake word); `command` what is (or would be)
+    sent: `text` without the wake word. `accepted` says whether it was sent; `reason` why not.
+    """
+
+    text: str
+    command: str
+    confidence: float
+    accepted: bool
+    reason: str
+    engine: str = ''
+    audio_s: float = 0.0
+    decode_s: float = 0.0
+    start_s: float | None = None
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                'text': self.text,
+                'command': self.command,
+                'confidence': round(self.confidence, 4),
+                'accepted': self.accepted,
+                'reason': self.reason,
+                'engine': self.engine,
+                'audio_s': round(self.audio_s, 3),
+                'decode_s': round(self.decode_s, 4),
+                'start_s': None if self.start_s is None else round(self.start_s, 3),
+            }
+        )
+
+
+def strip_wake_word(text: str, wake_word: str) -> str | None:
+    """The command after the wake word, or None when `text` does not start with it.
+
+    With no wake word every text is a command. Matching is on normalised words, so 'Robot,
+    find the cup' and 'robot find the cup' both give 'find the cup'.
+    """
+    words = normalize_text(text)
+    wake = normalize_text(wake_word)
+    if not wake:
+        return words
+    if words == wake:
+        return ''
+    if words.startswith(wake + ' '):
+        return words[len(wake) + 1 :]
+    return None
+
+
+@lru_cache(maxsize=4096)
+def command_meaning(text: str) -> Hashable | None:
+    """The parsed query without its text (what the command means), or None if it does not parse.
+
+    Two sentences mean the same command when they parse to equal queries: 'get the cup' and
+    'grab the cup' do; 'find the cup' and 'find the cap' do not.
+    """
+    from grounding_agent.core.parser import parse_command
+
+    try:
+        query = parse_command(text)
+    except CommandError:
+        return None
+    return dataclasses.replace(query, text='')
+
+
+class CommandListener:
+    """Judges recognitions; `hear()` runs the recogniser on one utterance and judges it."""
+
+    def __init__(
+        self,
+        config: VoiceConfig | None = None,
+        *,
+        recognizer: Recognizer | None = None,
+        meaning: Callable[[str], Hashable | None] = command_meaning,
+    ) -> None:
+        self.config = config or VoiceConfig()
+        self._meaning = meaning
+        self.recognizer = recognizer if recognizer is not None else build_recognizer(self.config)
+
+    def hear(self, audio: FloatAudio, sample_rate: int, *, start_s: float | None = None) -> HeardCommand:
+        """Recognise one utterance (mono float audio at any rate) and judge it."""
+        pcm = to_int16(resample(np.asarray(audio, dtype=np.float32), sample_rate, RECOGNIZER_RATE))
+        recognition = self.recognizer.recognize(pcm)
+        heard = self.judge(recognition)
+        if not heard.accepted and self.config.free_form:
+            fallback = self.recognizer.recognize_free_form(pcm)
+            if fallback is not None:
+                second = self.judge(fallback)
+                # Keep the grammar's verdict unless the fallback actually found a command.
+                if second.accepted:
+                    heard = second
+        return dataclasses.replace(heard, start_s=start_s)
+
+    def judge(self, recognition: Recognition) -> HeardCommand:
+        text = recognition.text
+        timing = {
+            'engine': recognition.engine,
+            'audio_s': recognition.audio_s,
+            'decode_s': recognition.decode_s,
+        }
+
+        def refuse(reason: str, command: str = '', confidence: float = 0.0) -> HeardCommand:
+            return HeardCommand(text, command, confidence, False, reason, **timing)
+
+        if not text:
+            return refuse('nothing recognised')
+        command = strip_wake_word(text, self.config.wake_word)
+        if command is None:
+            return refuse(f'no wake word: commands start with "{self.config.wake_word}"')
+        if not command:
+            return refuse('only the wake word was heard')
+        grammar = recognition.grammar
+        if grammar is not None and not grammar.matches(text):
+            return refuse('incomplete sentence: the decoder stopped inside a command', command)
+        meaning = self._meaning(command)
+        if meaning is None:
+            return refuse('not a command the parser understands', command)
+        confidence = self._confidence(recognition, meaning, grammar)
+        if confidence < self.config.confidence_threshold:
+            return refuse(
+                f'low confidence {confidence:.2f} < {self.config.confidence_threshold:.2f}: '
+                'please say it again',
+                command,
+                confidence,
+            )
+        return HeardCommand(text, command, confidence, True, '', **timing)
+
+    def _confidence(
+        self, recognition: Recognition, meaning: Hashable, grammar: CommandGrammar | None
+    ) -> float:
+        share = 0.0
+        for hypothesis in recognition.hypotheses:
+            if grammar is not None and not grammar.matches(hypothesis.text):
+                continue
+            alternative = strip_wake_word(hypothesis.text, self.config.wake_word)
+            if alternative is not None and self._meaning(alternative) == meaning:
+                share += hypothesis.posterior
+        return min(1.0, share)
+
+    def close(self) -> None:
+        self.recognizer.close()
+
+
+def build_grammar(config: VoiceConfig, dictionary_path: str | None = None) -> CommandGrammar:
+    """The command grammar for `config`, checked against the recogniser's dictionary."""
+    from grounding_agent.voice.dictionary import PronunciationDictionary
+    from grounding_agent.voice.grammar import build_command_grammar
+
+    grammar = build_command_grammar(
+        objects=config.objects or (),
+        dictionary=PronunciationDictionary.load(dictionary_path),
+        wake_word=config.wake_word,
+    )
+    return grammar
+
+
+def build_recognizer(config: VoiceConfig) -> Recognizer:
+    """The recogniser `config` names, ready to decode."""
+    from grounding_agent.voice.recognizer import FasterWhisperRecognizer, PocketsphinxRecognizer
+
+    if config.recognizer == 'faster_whisper':
+        return FasterWhisperRecognizer(
+            config.whisper_model_dir,
+            device=config.whisper_device,
+            compute_type=config.whisper_compute_type,
+        )
+    return PocketsphinxRecognizer(
+        build_grammar(config), dither=config.dither, score_scale=config.score_scale
+    )
+
+
+class VoicePipeline:
+    """A continuous audio stream in, one `HeardCommand` per utterance out.
+
+    Feed mono float audio at the stream's rate; voice activity detection cuts utterances, which
+    are resampled to 16 kHz and judged. Utterances cut at the maximum length are refused
+    without decoding: a command is a sentence, not a speech.
+    """
+
+    def __init__(self, listener: CommandListener, sample_rate: int) -> None:
+        self.listener = listener
+        self.sample_rate = sample_rate
+        self.vad = EnergyVad(sample_rate, listener.config.vad)
+        self.utterances = 0
+
+    def feed(self, samples: FloatAudio) -> list[HeardCommand]:
+        return [self._hear(u) for u in self.vad.feed(samples)]
+
+    def flush(self) -> list[HeardCommand]:
+        return [self._hear(u) for u in self.vad.flush()]
+
+    def _hear(self, utterance: Utterance) -> HeardCommand:
+        self.utterances += 1
+        if utterance.cut:
+            return HeardCommand(
+                '', '', 0.0, False,
+                f'utterance longer than {self.listener.config.vad.max_utterance_ms} ms: '
+                'say one command at a time',
+                audio_s=utterance.duration_s, start_s=utterance.start_s,
+            )
+        return self.listener.hear(utterance.samples, utterance.sample_rate, start_s=utterance.start_s)
+
+
+def default_objects() -> Sequence[str]:
+    """The object names the grammar offers when none are configured."""
+    from grounding_agent.core.vocabulary import SHAPE_NOUNS
+
+    return tuple(dict.fromkeys([*SHAPE_NOUNS, *DEFAULT_OBJECTS]))

@@ -1,0 +1,286 @@
+"""Speech recognisers: one utterance (16 kHz mono int16) in, ranked sentence hypotheses out.
+
+`PocketsphinxRecognizer` decodes with a JSGF grammar generated from the parser's vocabulary and
+reports the n-best sentences of the decoder's lattice with their posterior share; it can also
+decode free-form with the en-us language model (a fallback, off by default: on synthetic voices
+it gets most words wrong). `FasterWhisperRecognizer` runs a local faster-whisper model for users
+who have one; the package is optional and imported only when that recogniser is built.
+
+Recognisers do not judge: whether a hypothesis becomes a command (wake word, complete sentence,
+parse, confidence) is decided by `grounding_agent.voice.listener`.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import threading
+import time
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from grounding_agent.voice.dictionary import PronunciationDictionary
+from grounding_agent.voice.errors import RecognizerError, VoiceConfigError
+from grounding_agent.voice.grammar import CommandGrammar, normalize_text
+
+__all__ = [
+    'FasterWhisperRecognizer',
+    'Hypothesis',
+    'PocketsphinxRecognizer',
+    'Recognition',
+    'Recognizer',
+]
+
+Int16Audio = npt.NDArray[np.int16]
+
+
+@dataclass(frozen=True)
+class Hypothesis:
+    """One recognised sentence and its share of the posterior among the hypotheses (0..1)."""
+
+    text: str
+    posterior: float
+
+
+@dataclass(frozen=True)
+class Recognition:
+    """What a recogniser heard in one utterance.
+
+    `text` is the best sentence (normalised, '' when nothing was recognised); `hypotheses` the
+    ranked alternatives including it. `grammar` is set when the search was constrained by the
+    command grammar, whose sentences the listener can then check for completeness.
+    """
+
+    text: str
+    hypotheses: tuple[Hypothesis, ...] = ()
+    engine: str = ''
+    grammar: CommandGrammar | None = field(default=None, repr=False)
+    audio_s: float = 0.0
+    decode_s: float = 0.0
+
+
+class Recognizer(ABC):
+    """Turns one utterance into a `Recognition`. Not thread-safe unless a subclass says so."""
+
+    name = 'recognizer'
+
+    @abstractmethod
+    def recognize(self, audio: Int16Audio) -> Recognition:
+        """Decode one utterance of 16 kHz mono 16-bit audio."""
+
+    def recognize_free_form(self, audio: Int16Audio) -> Recognition | None:
+        """Decode without the command grammar, when the recogniser can; None otherwise."""
+        return None
+
+    def close(self) -> None:  # noqa: B027  (optional hook, most recognisers hold no resources)
+        """Release the model."""
+
+
+def _softmax_hypotheses(scored: dict[str, float], best: str, scale: float) -> tuple[Hypothesis, ...]:
+    """Path scores (log domain) -> posterior shares; `best` first even when the lattice's
+    n-best ranks it differently from the Viterbi path."""
+    if best and best not in scored:
+        scored[best] = max(scored.values(), default=0.0)
+    if not scored:
+        return ()
+    top = max(scored.values())
+    weights = {text: math.exp((score - top) / scale) for text, score in scored.items()}
+    total = sum(weights.values())
+    ranked = sorted(weights.items(), key=lambda item: (item[0] != best, -item[1]))
+    return tuple(Hypothesis(text, weight / total) for text, weight in ranked)
+
+
+class PocketsphinxRecognizer(Recognizer):
+    """pocketsphinx 5 with the generated command grammar (and optionally its en-us LM).
+
+    `dither` adds that much white noise (RMS, in 16-bit units; 100 = -50 dBFS) before decoding,
+    always the same noise: digital silence (synthetic speech, a muted microphone gate) gives the
+    feature extraction log-of-zero frames, and on espeak-ng commands the noise floor raised exact
+    sentence accuracy from about 45% to 90% in our measurements (bench/bench_voice.py).
+    `score_scale` converts the n-best path score differences (pocketsphinx log units) into
+    posterior shares: a larger value spreads the posterior, so more commands fall under the
+    listener's confidence threshold. `nbest` bounds how many lattice paths are read.
+    """
+
+    name = 'pocketsphinx'
+
+    def __init__(
+        self,
+        grammar: CommandGrammar,
+        *,
+        dither: float = 100.0,
+        score_scale: float = 50.0,
+        nbest: int = 50,
+        model_dir: str | Path | None = None,
+        dictionary_path: str | Path | None = None,
+        language_model: str | Path | None = None,
+    ) -> None:
+        if dither < 0 or not math.isfinite(dither):
+            raise VoiceConfigError(f'dither must be a finite level >= 0, got {dither}')
+        if score_scale <= 0 or not math.isfinite(score_scale):
+            raise VoiceConfigError(f'score_scale must be > 0, got {score_scale}')
+        if nbest < 1:
+            raise VoiceConfigError(f'nbest must be at least 1, got {nbest}')
+        try:
+            from pocketsphinx import Decoder, get_model_path
+        except ImportError as exc:
+            raise RecognizerError(
+                'pocketsphinx is not installed: pip install pocketsphinx (its wheel ships the '
+                'en-us model)'
+            ) from exc
+        self.grammar = grammar
+        self.dither = float(dither)
+        self.score_scale = float(score_scale)
+        self.nbest = int(nbest)
+        self._language_model = str(language_model or get_model_path('en-us.lm.bin'))
+        self._free_form_ready = False
+        self._lock = threading.Lock()
+        # Batch cepstral mean normalisation over each whole utterance: the default live CMN
+        # starts from a fixed guess and carries over between utterances, so a command's result
+        # depended on what was said before it (and the first commands decoded far worse).
+        options: dict[str, Any] = {'lm': None, 'loglevel': 'FATAL', 'cmn': 'batch'}
+        if model_dir:
+            options['hmm'] = str(model_dir)
+        if dictionary_path:
+            options['dict'] = str(dictionary_path)
+        try:
+            self._decoder = Decoder(**options)
+            words = list(grammar.pronunciations.items())
+            for index, (word, phones) in enumerate(words):
+                self._decoder.add_word(word, phones, index == len(words) - 1)
+            self._decoder.add_jsgf_string('commands', grammar.to_jsgf())
+            self._decoder.activate_search('commands')
+        except (RuntimeError, ValueError) as exc:
+            raise RecognizerError(f'pocketsphinx could not load the command grammar: {exc}') from exc
+
+    @classmethod
+    def dictionary(cls, dictionary_path: str | Path | None = None) -> PronunciationDictionary:
+        """The pronunciation dictionary this recogniser uses (to build its grammar with)."""
+        return PronunciationDictionary.load(dictionary_path)
+
+    def recognize(self, audio: Int16Audio) -> Recognition:
+        with self._lock:
+            self._decoder.activate_search('commands')
+            return self._decode(audio, engine='pocketsphinx', grammar=self.grammar)
+
+    def recognize_free_form(self, audio: Int16Audio) -> Recognition:
+        with self._lock:
+            if not self._free_form_ready:
+                try:
+                    self._decoder.add_lm_file('free_form', self._language_model)
+                except (RuntimeError, ValueError) as exc:
+                    raise RecognizerError(
+                        f'cannot load the language model {self._language_model}: {exc}'
+                    ) from exc
+                self._free_form_ready = True
+            self._decoder.activate_search('free_form')
+            return self._decode(audio, engine='pocketsphinx-free-form', grammar=None)
+
+    def _decode(self, audio: Int16Audio, *, engine: str, grammar: CommandGrammar | None) -> Recognition:
+        samples = np.asarray(audio, dtype=np.int16).reshape(-1)
+        started = time.perf_counter()
+        if self.dither > 0 and samples.size:
+            noise = np.random.default_rng(0).normal(0.0, self.dither, samples.size)
+            samples = np.clip(samples + np.rint(noise), -32768, 32767).astype(np.int16)
+        decoder = self._decoder
+        try:
+            decoder.start_utt()
+            decoder.process_raw(samples.tobytes(), False, True)
+            decoder.end_utt()
+        except RuntimeError as exc:
+            raise RecognizerError(f'pocketsphinx failed to decode: {exc}') from exc
+        best = decoder.hyp()
+        text = normalize_text(best.hypstr) if best is not None else ''
+        scored: dict[str, float] = {}
+        if text:
+            logmath = decoder.get_logmath()
+            for path in itertools.islice(decoder.nbest(), self.nbest):
+                if path.score <= 0.0:  # underflowed: too far behind to matter
+                    continue
+                sentence = normalize_text(path.hypstr)
+                if sentence:
+                    score = float(logmath.log(path.score))
+                    scored[sentence] = max(scored.get(sentence, score), score)
+        return Recognition(
+            text=text,
+            hypotheses=_softmax_hypotheses(scored, text, self.score_scale) if text else (),
+            engine=engine,
+            grammar=grammar,
+            audio_s=samples.size / 16_000,
+            decode_s=time.perf_counter() - started,
+        )
+
+
+class FasterWhisperRecognizer(Recognizer):
+    """faster-whisper (CTranslate2) with a local model directory; never downloads.
+
+    Whisper transcribes free-form, so its text goes through the parse and confidence checks but
+    not the grammar check. The confidence is exp(mean token log-probability) of its segments.
+    The package is optional: `pip install faster-whisper`.
+    """
+
+    name = 'faster_whisper'
+
+    def __init__(
+        self,
+        model_dir: str | Path,
+        *,
+        device: str = 'cpu',
+        compute_type: str = 'int8',
+        language: str = 'en',
+        beam_size: int = 5,
+    ) -> None:
+        if not str(model_dir).strip():
+            raise VoiceConfigError(
+                'the faster_whisper recogniser needs whisper_model_dir: a local directory with a '
+                'CTranslate2 Whisper model (model.bin, config.json, tokenizer.json)'
+            )
+        path = Path(model_dir).expanduser()
+        if not path.is_dir():
+            raise VoiceConfigError(f'whisper model directory {path} does not exist')
+        if not (path / 'model.bin').is_file():
+            raise VoiceConfigError(
+                f'{path} holds no model.bin: not a CTranslate2 Whisper model directory '
+                '(convert one with ct2-transformers-converter)'
+            )
+        try:
+            from faster_whisper import WhisperModel
+        except ImportError as exc:
+            raise RecognizerError(
+                'the faster_whisper recogniser needs the faster-whisper package: '
+                'pip install faster-whisper'
+            ) from exc
+        try:
+            self._model = WhisperModel(
+                str(path), device=device, compute_type=compute_type, local_files_only=True
+            )
+        except Exception as exc:  # noqa: BLE001  (any load failure is reported the same way)
+            raise RecognizerError(f'faster-whisper could not load {path}: {exc}') from exc
+        self.language = language
+        self.beam_size = beam_size
+
+    def recognize(self, audio: Int16Audio) -> Recognition:
+        samples = np.asarray(audio, dtype=np.int16).reshape(-1).astype(np.float32) / 32768.0
+        started = time.perf_counter()
+        try:
+            segments, _ = self._model.transcribe(
+                samples, language=self.language, beam_size=self.beam_size, vad_filter=False
+            )
+            segments = list(segments)
+        except Exception as exc:  # noqa: BLE001
+            raise RecognizerError(f'faster-whisper failed to decode: {exc}') from exc
+        text = normalize_text(' '.join(segment.text for segment in segments))
+        logprobs = [float(segment.avg_logprob) for segment in segments]
+        confidence = math.exp(sum(logprobs) / len(logprobs)) if logprobs else 0.0
+        return Recognition(
+            text=text,
+            hypotheses=(Hypothesis(text, min(1.0, confidence)),) if text else (),
+            engine='faster-whisper',
+            audio_s=samples.size / 16_000,
+            decode_s=time.perf_counter() - started,
+        )
