@@ -289,6 +289,8 @@ class ShapeFeatures:
     contrast: float  # spread of brightness (5th to 95th percentile of HSV value)
     apex_residual: float  # how far the isophotes are from all meeting in one point (0: they do)
     apex_inside: float  # 1 when that point lies within the object's outline, 0 far outside
+    bottom_width: float  # mean width of the bottom quarter of rows / widest row
+    width_slope: float  # how fast the rows widen from top to bottom (a cone: about 1)
 
 
 def _mask_iou(mask: npt.NDArray[np.uint8], shape_mask: npt.NDArray[np.uint8]) -> float:
@@ -367,6 +369,14 @@ def shape_features(mask: npt.NDArray[np.uint8], colours: npt.NDArray[np.uint8]) 
     rows = rows[rows > 0]
     quarter = max(1, rows.size // 4)
     top_width = float(rows[:quarter].mean()) / float(rows.max())
+    bottom_width = float(rows[-quarter:].mean()) / float(rows.max())
+    # Slope of the row widths (relative to the widest) over the middle 80 % of the height.
+    middle = rows[rows.size // 10 : max(rows.size // 10 + 2, rows.size - rows.size // 10)]
+    width_slope = (
+        float(np.polyfit(np.linspace(0.0, 1.0, middle.size), middle / rows.max(), 1)[0])
+        if middle.size >= 2
+        else 0.0
+    )
     fine = cv2.approxPolyDP(hull, 0.015 * cv2.arcLength(hull, True), True)
     # A flat face renders in one exact colour; curved surfaces in many, except where they turn
     # away from the light and get the ambient light only.
@@ -387,6 +397,8 @@ def shape_features(mask: npt.NDArray[np.uint8], colours: npt.NDArray[np.uint8]) 
         contrast=float(np.percentile(value, 95) - np.percentile(value, 5)),
         apex_residual=apex_residual,
         apex_inside=apex_inside,
+        bottom_width=bottom_width,
+        width_slope=width_slope,
     )
 
 
@@ -394,16 +406,22 @@ def shape_features(mask: npt.NDArray[np.uint8], colours: npt.NDArray[np.uint8]) 
 SHAPE_MEASUREMENTS: tuple[str, ...] = (
     'ellipse_fill', 'ellipse_aspect', 'triangle_fill', 'top_width', 'fine_vertices',
     'flat_shading', 'cap_fraction', 'contrast', 'apex_residual', 'apex_inside',
+    'bottom_width', 'width_slope',
 )  # fmt: skip
 # Outline corners beyond a dozen are pixel noise on large round objects.
 _MAX_VERTICES = 12.0
 
 
 def _measurement_vector(features: ShapeFeatures) -> npt.NDArray[np.float64]:
+    """The measurements, then the shading ones again weighted by how much shading there is."""
     values = [float(getattr(features, name)) for name in SHAPE_MEASUREMENTS]
     values[SHAPE_MEASUREMENTS.index('fine_vertices')] = min(
         values[SHAPE_MEASUREMENTS.index('fine_vertices')], _MAX_VERTICES
     )
+    # A dark object renders in a few levels whatever its shape: its shading says little.
+    shading = min(1.0, max(0.0, (features.contrast - 0.04) / 0.06))
+    values += [shading * features.flat_shading, shading * features.cap_fraction,
+               shading * features.apex_residual]  # fmt: skip
     return np.asarray(values, dtype=np.float64)
 
 
@@ -430,17 +448,21 @@ class ShapeModel:
         return {s: float(p) for s, p in zip(SHAPE_CLASSES, odds)}
 
     def to_source(self) -> str:
-        """The model as the Python literal `SHAPE_MODEL` is written in."""
-        weights = ',\n'.join(
-            f"        '{s}': ({', '.join(f'{w:.3f}' for w in self.weights[s])})"
-            for s in SHAPE_CLASSES
-        )
-        return (
-            'ShapeModel(\n'
-            f'    mean=({", ".join(f"{m:.4f}" for m in self.mean)}),\n'
-            f'    scale=({", ".join(f"{m:.4f}" for m in self.scale)}),\n'
-            f'    weights={{\n{weights},\n    }},\n)'
-        )
+        """The model as the Python literal `SHAPE_MODEL` is written in (99 columns)."""
+
+        def rows(values: Sequence[float], indent: str, per_row: int, digits: int) -> list[str]:
+            text = [f'{v:.{digits}f}' for v in values]
+            return [
+                indent + ', '.join(text[i : i + per_row]) + ','
+                for i in range(0, len(text), per_row)
+            ]
+
+        lines = ['ShapeModel(', '    mean=(', *rows(self.mean, ' ' * 8, 10, 4), '    ),']
+        lines += ['    scale=(', *rows(self.scale, ' ' * 8, 10, 4), '    ),', '    weights={']
+        for shape in SHAPE_CLASSES:
+            lines += [f"        '{shape}': (", *rows(self.weights[shape], ' ' * 12, 11, 3)]
+            lines.append('        ),')
+        return '\n'.join([*lines, '    },', ')'])
 
 
 def fit_shape_model(
@@ -485,40 +507,36 @@ def fit_shape_model(
 
 #: Fitted by `bench/bench_grounding.py --fit-shapes` on the simulator's scenes (see
 #: docs/color_shape.md): the measurements above of every object found, against its true shape.
+# fmt: off
 SHAPE_MODEL = ShapeModel(
-    mean=(0.8928, 0.7765, 0.6692, 0.5667, 7.4974, 0.6692, 0.4059, 0.2211, 0.3903, 0.7571),
-    scale=(0.0705, 0.1621, 0.0849, 0.2021, 1.4878, 0.3158, 0.2089, 0.1087, 0.3735, 0.4240),
+    mean=(
+        0.8953, 0.7786, 0.6680, 0.5700, 7.5258, 0.6652, 0.4029, 0.2223, 0.3955, 0.7591,
+        0.6301, 0.0838, 0.5650, 0.3473, 0.3722,
+    ),
+    scale=(
+        0.0700, 0.1663, 0.0849, 0.1997, 1.5006, 0.3176, 0.2090, 0.1090, 0.3735, 0.4231,
+        0.1274, 0.3204, 0.3586, 0.2272, 0.3787,
+    ),
     weights={
-        'cube': (0.098, 0.114, -0.430, 0.071, -2.130, 1.476, 0.036, 0.212, 0.142, -0.299, -0.163),
-        'sphere': (0.716, 0.379, 0.771, 0.195, 0.512, -1.188, -0.419, -0.103, 0.936, 0.379, 0.019),
+        'cube': (
+            -0.014, 0.186, -0.318, 0.054, -2.003, 1.240, 0.144, 0.024, 0.102, -0.191, -0.011,
+            -0.080, 0.647, -0.314, 0.199, -0.145,
+        ),
+        'sphere': (
+            0.672, 0.335, 0.621, -0.074, 0.501, -1.019, -0.167, 0.194, 0.806, 0.370, -0.380,
+            -0.219, -0.908, 0.008, 0.253, -0.098,
+        ),
         'cylinder': (
-            -0.091,
-            -1.124,
-            -0.858,
-            0.934,
-            1.263,
-            0.515,
-            0.669,
-            0.319,
-            0.145,
-            0.127,
-            0.061,
+            -0.007, -1.149, -0.719, 0.693, 1.257, 0.550, 0.359, 0.134, 0.018, 0.141, 0.098,
+            -0.450, 0.274, 0.171, 0.189, 0.060,
         ),
         'cone': (
-            -0.722,
-            0.632,
-            0.517,
-            -1.200,
-            0.354,
-            -0.804,
-            -0.286,
-            -0.429,
-            -1.223,
-            -0.207,
-            0.083,
+            -0.651, 0.628, 0.416, -0.673, 0.245, -0.771, -0.336, -0.352, -0.926, -0.319, 0.293,
+            0.749, -0.012, 0.135, -0.641, 0.183,
         ),
     },
 )
+# fmt: on
 
 
 def shape_agreements(features: ShapeFeatures, model: ShapeModel | None = None) -> dict[str, float]:
@@ -712,41 +730,14 @@ def _embedding(pixels: npt.NDArray[np.uint8]) -> npt.NDArray[np.float32]:
     return vector / norm if norm > 0 else vector
 
 
-#: How fast shape agreements flatten as more of the outline belongs to an occluder.
-_HIDDEN_DOUBT = 1.5
-
-
-def _hidden_outline(part: npt.NDArray[np.bool_], others: Sequence[npt.NDArray[np.bool_]]) -> float:
-    """Share of the part's outline that runs along an object standing in front of it.
-
-    On a table seen from above, the nearer of two objects reaches lower in the image; where a
-    part borders such an object, its outline is the other object's edge, not its own.
-    """
-    ring = cv2.dilate(part.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool) & ~part
-    total = np.count_nonzero(ring)
-    if total == 0:
-        return 0.0
-    bottom = int(np.flatnonzero(part.any(axis=1)).max())
-    hidden = 0
-    for other in others:
-        if int(np.flatnonzero(other.any(axis=1)).max()) > bottom + 1:
-            hidden += np.count_nonzero(ring & other)
-    return min(1.0, hidden / total)
-
-
 def _describe(
     patch: npt.NDArray[np.uint8],
     mask: npt.NDArray[np.bool_],
     offset: tuple[int, int],
     scale: float,
     min_area: int,
-    hidden: float = 0.0,
 ) -> Segment | None:
-    """Measure one object mask lying in `patch`, whose top-left image pixel is `offset`.
-
-    `hidden` is the share of its outline drawn by an object in front of it: the outline says
-    that much less about its shape, so the shape agreements move towards uniform.
-    """
+    """Measure one object mask lying in `patch`, whose top-left image pixel is `offset`."""
     ys, xs = np.nonzero(mask)
     if ys.size < min_area:
         return None
@@ -759,11 +750,7 @@ def _describe(
     colours = np.zeros((*crop.shape, 3), dtype=np.uint8)
     colours[ys - y1 + 1, xs - x1 + 1] = pixels
     features = shape_features(crop, colours)
-    doubt = min(1.0, _HIDDEN_DOUBT * hidden)
-    shapes = {
-        name: (1.0 - doubt) * value + doubt / len(SHAPE_CLASSES)
-        for name, value in shape_agreements(features).items()
-    }
+    shapes = shape_agreements(features)
     return Segment(
         box=Box(x1 / scale, y1 / scale, x2 / scale, y2 / scale),
         area=round(ys.size / scale**2),
@@ -796,9 +783,8 @@ def segment_objects(
         x, y, w, h = (int(stats[index, k]) for k in range(4))
         component = labels[y : y + h, x : x + w] == index
         parts = _split_component(image[y : y + h, x : x + w], component, params, min_area)
-        for k, part in enumerate(parts):
-            hidden = _hidden_outline(part, parts[:k] + parts[k + 1 :]) if len(parts) > 1 else 0.0
-            segment = _describe(image[y : y + h, x : x + w], part, (x, y), scale, min_area, hidden)
+        for part in parts:
+            segment = _describe(image[y : y + h, x : x + w], part, (x, y), scale, min_area)
             if segment is not None:
                 segments.append(segment)
     segments.sort(key=lambda s: (s.box.x1, s.box.y1))
