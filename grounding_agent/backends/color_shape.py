@@ -62,6 +62,7 @@ __all__ = [
     'parse_phrase',
     'segment_objects',
     'shape_agreements',
+    'size_agreements',
 ]
 
 #: The coarse shape classes, in the order of `core.vocabulary.SHAPE_NOUNS` values.
@@ -544,6 +545,27 @@ def shape_agreements(features: ShapeFeatures, model: ShapeModel | None = None) -
     return (model if model is not None else SHAPE_MODEL).agreements(features)
 
 
+# -- size ---------------------------------------------------------------------------------------
+
+# Apparent size that separates 'small' from 'large' for an object at mid-height in the image, as
+# sqrt(box area) / image height, and how it grows lower in the image (nearer the camera on a
+# table seen from above): calibrated on the simulator's two size classes (3.5 and 7 cm) under
+# its cameras (0.55-0.75 m away, 48-56 degree field of view), where it names 97 % of the
+# sizes of fully visible objects. Elsewhere it is a rough cue; the resolver compares boxes.
+_SIZE_SPLIT = 0.104
+_SIZE_ROW_SLOPE = 0.76
+_SIZE_STEEPNESS = 8.5
+
+
+def size_agreements(box: Box, image_height: int) -> dict[str, float]:
+    """Agreement of a box with 'small' and 'large' from its apparent size alone (sum 1)."""
+    apparent = math.sqrt(max(box.area, 1.0)) / max(1, image_height)
+    row = box.center[1] / max(1, image_height)
+    split = math.log(_SIZE_SPLIT) + _SIZE_ROW_SLOPE * (row - 0.5)
+    large = 1.0 / (1.0 + math.exp(-_SIZE_STEEPNESS * (math.log(apparent) - split)))
+    return {'small': 1.0 - large, 'large': large}
+
+
 # -- segmentation -------------------------------------------------------------------------------
 
 
@@ -557,6 +579,7 @@ class Segment:
     shapes: dict[str, float]
     embedding: npt.NDArray[np.float32] = field(repr=False)
     features: ShapeFeatures | None = field(default=None, repr=False)
+    sizes: dict[str, float] = field(default_factory=dict)
 
     @property
     def colour(self) -> str:
@@ -787,6 +810,7 @@ def segment_objects(
             segment = _describe(image[y : y + h, x : x + w], part, (x, y), scale, min_area)
             if segment is not None:
                 segments.append(segment)
+    segments = [replace(s, sizes=size_agreements(s.box, height)) for s in segments]
     segments.sort(key=lambda s: (s.box.x1, s.box.y1))
     return segments
 
@@ -965,7 +989,7 @@ class ColorShapeBackend(Backend):
                         box=segment.box,
                         phrase=request.phrase,
                         score=score,
-                        attributes={**segment.colours, **segment.shapes},
+                        attributes={**segment.colours, **segment.shapes, **segment.sizes},
                         embedding=segment.embedding,
                         label=segment.label,
                     )

@@ -255,7 +255,7 @@ def test_detect_scores_by_shape_noun_and_reports_every_attribute(mixed_scene) ->
     assert red_cube.attributes['red'] > 0.8
     assert red_cube.attributes['blue'] < 0.1
     for detection in detections:
-        assert set(detection.attributes) == set(COLOURS) | set(SHAPE_CLASSES)
+        assert set(detection.attributes) == set(COLOURS) | set(SHAPE_CLASSES) | {'small', 'large'}
         assert all(0.0 <= v <= 1.0 for v in detection.attributes.values())
         assert sum(detection.attributes[c] for c in COLOURS) == pytest.approx(1.0, abs=1e-5)
         assert detection.embedding is not None
@@ -333,7 +333,7 @@ def test_simulated_scenes_match_ground_truth() -> None:
     from grounding_agent.sim.scene import generate_scene
     from grounding_agent.sim.world import render_scene
 
-    checked, colour_errors, shape_errors, missed, spurious = 0, [], [], [], []
+    checked, colour_errors, shape_errors, size_errors, missed, spurious = 0, [], [], [], [], []
     for seed in range(24):
         render = render_scene(generate_scene(seed))
         segments = segment_objects(render.rgb)
@@ -351,8 +351,11 @@ def test_simulated_scenes_match_ground_truth() -> None:
                 colour_errors.append((seed, truth.name, found.colour))
             if found.shape != truth.shape:
                 shape_errors.append((seed, truth.name, found.shape))
+            if not truth.occluder and max(found.sizes, key=found.sizes.__getitem__) != truth.size:
+                size_errors.append((seed, truth.name, truth.size))
     assert checked > 100
     assert not spurious
     assert len(missed) <= 0.02 * checked, missed
     assert len(colour_errors) <= 0.02 * checked, colour_errors
     assert len(shape_errors) <= 0.06 * checked, shape_errors
+    assert len(size_errors) <= 0.08 * checked, size_errors
