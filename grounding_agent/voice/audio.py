@@ -52,7 +52,9 @@ class AudioFormat:
 
     def __post_init__(self) -> None:
         if not 1_000 <= self.sample_rate <= 384_000:
-            raise VoiceConfigError(f'sample rate {self.sample_rate} Hz is out of range 1000..384000')
+            raise VoiceConfigError(
+                f'sample rate {self.sample_rate} Hz is out of range 1000..384000'
+            )
         if not 1 <= self.channels <= 32:
             raise VoiceConfigError(f'channel count {self.channels} is out of range 1..32')
         if self.sample_format not in SAMPLE_FORMATS:
@@ -177,7 +179,11 @@ def read_wav(source: str | Path | bytes) -> tuple[FloatAudio, int]:
 
 _PCM, _FLOAT, _EXTENSIBLE = 1, 3, 0xFFFE
 _WAV_FORMATS: dict[tuple[int, int], SampleFormat] = {
-    (_PCM, 8): 'u8', (_PCM, 16): 's16', (_PCM, 24): 's24', (_PCM, 32): 's32', (_FLOAT, 32): 'f32',
+    (_PCM, 8): 'u8',
+    (_PCM, 16): 's16',
+    (_PCM, 24): 's24',
+    (_PCM, 32): 's32',
+    (_FLOAT, 32): 'f32',
 }
 
 

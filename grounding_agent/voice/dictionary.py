@@ -58,7 +58,9 @@ class PronunciationDictionary:
         try:
             lines = dict_path.read_text(encoding='utf-8', errors='replace').splitlines()
         except OSError as exc:
-            raise RecognizerError(f'cannot read pronunciation dictionary {dict_path}: {exc}') from exc
+            raise RecognizerError(
+                f'cannot read pronunciation dictionary {dict_path}: {exc}'
+            ) from exc
         phones: dict[str, str] = {}
         for line in lines:
             word, _, pronunciation = line.strip().partition(' ')

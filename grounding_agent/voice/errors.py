@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from grounding_agent.core.errors import ConfigError, GroundingError
 
-__all__ = ['AudioFormatError', 'AudioSourceError', 'RecognizerError', 'VoiceConfigError', 'VoiceError']
+__all__ = [
+    'AudioFormatError',
+    'AudioSourceError',
+    'RecognizerError',
+    'VoiceConfigError',
+    'VoiceError',
+]
 
 
 class VoiceError(GroundingError):

@@ -16,7 +16,7 @@ import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Union
+from typing import TypeAlias
 
 from grounding_agent.core import vocabulary
 from grounding_agent.core.types import QueryKind, Relation
@@ -40,7 +40,16 @@ __all__ = [
 
 # Household objects a tabletop robot meets, added to the vocabulary's shape nouns by default.
 DEFAULT_OBJECTS: tuple[str, ...] = (
-    'mug', 'cup', 'bottle', 'laptop', 'box', 'ball', 'person', 'chair', 'table', 'plate',
+    'mug',
+    'cup',
+    'bottle',
+    'laptop',
+    'box',
+    'ball',
+    'person',
+    'chair',
+    'table',
+    'plate',
 )
 
 _WORD_RE = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
@@ -105,7 +114,7 @@ class RuleRef:
     name: str
 
 
-Expr = Union[Token, Seq, Alt, Opt, RuleRef]
+Expr: TypeAlias = Token | Seq | Alt | Opt | RuleRef
 
 
 def _seq(*items: Expr | str) -> Seq:
@@ -271,8 +280,19 @@ def _jsgf(expr: Expr, *, top: bool = False) -> str:
 # The command grammar.
 
 # Rules whose words are recorded when sampling (tests check the parser reads them back).
-_SLOTS = ('verb', 'colour', 'size', 'ordinal', 'superlative', 'comparative', 'number', 'object',
-          'objects', 'relation', 'wake')
+_SLOTS = (
+    'verb',
+    'colour',
+    'size',
+    'ordinal',
+    'superlative',
+    'comparative',
+    'number',
+    'object',
+    'objects',
+    'relation',
+    'wake',
+)
 
 
 class _Vocabulary:
@@ -347,8 +367,11 @@ def build_command_grammar(
     """
     tables = vocabulary.vocabulary_words()
     object_names = [
-        o for o in dict.fromkeys(normalize_text(o) for o in objects or
-                                 [*tables['shapes'], *DEFAULT_OBJECTS]) if o
+        o
+        for o in dict.fromkeys(
+            normalize_text(o) for o in objects or [*tables['shapes'], *DEFAULT_OBJECTS]
+        )
+        if o
     ]
     if not object_names:
         raise VoiceConfigError('the speech grammar needs at least one object name')
@@ -356,8 +379,13 @@ def build_command_grammar(
 
     needed = {
         word
-        for phrases in (*tables.values(), object_names, map(plural_of, object_names), [wake],
-                        _FRAME_WORDS)
+        for phrases in (
+            *tables.values(),
+            object_names,
+            map(plural_of, object_names),
+            [wake],
+            _FRAME_WORDS,
+        )
         for phrase in phrases
         for word in normalize_text(phrase.replace('-', '')).split()
     }
@@ -426,8 +454,9 @@ def build_command_grammar(
         plural_clause = [ref('plural_target'), Opt(ref('relation_clause'))]
         commands.extend(_seq(verb, 'the', *plural_clause) for verb in plural_verbs)
         if _opens('how many', QueryKind.COUNT):
-            commands.append(_seq('how many', ref('plural_target'), 'are there',
-                                 Opt(ref('relation_clause'))))
+            commands.append(
+                _seq('how many', ref('plural_target'), 'are there', Opt(ref('relation_clause')))
+            )
         if _opens('are there', QueryKind.EXISTS) and has('number'):
             commands.append(_seq('are there', ref('number'), *plural_clause))
     if _opens('is there', QueryKind.EXISTS):
@@ -435,10 +464,16 @@ def build_command_grammar(
         indefinite: list[Expr] = []
         for article in ('a', 'an'):
             options: list[Expr] = []
-            for slot, rest in (('size', ['colour?', 'object']), ('colour', ['object']),
-                               ('object', [])):
-                first = [w for w in word_lists[slot]
-                         if _vowel_initial(w, dictionary) == (article == 'an')]
+            for slot, rest in (
+                ('size', ['colour?', 'object']),
+                ('colour', ['object']),
+                ('object', []),
+            ):
+                first = [
+                    w
+                    for w in word_lists[slot]
+                    if _vowel_initial(w, dictionary) == (article == 'an')
+                ]
                 if not first:
                     continue
                 rules[f'{slot}_{article}'] = _alt(first)
@@ -479,5 +514,15 @@ def build_command_grammar(
 
 
 # Words of the sentence frames themselves; they must be pronounceable as well.
-_FRAME_WORDS = ('the', 'a', 'an', 'and', 'how many', 'are there', 'is there', 'is', 'what',
-                'which')
+_FRAME_WORDS = (
+    'the',
+    'a',
+    'an',
+    'and',
+    'how many',
+    'are there',
+    'is there',
+    'is',
+    'what',
+    'which',
+)

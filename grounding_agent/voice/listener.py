@@ -69,7 +69,7 @@ class VoiceConfig(BaseModel):
     @classmethod
     def _split_objects(cls, value: Any) -> Any:
         if isinstance(value, str):  # 'mug, cup' from a command line
-            value = [v for v in value.split(',')]
+            value = value.split(',')
         return tuple(o.strip() for o in value if str(o).strip())
 
     @classmethod
@@ -164,7 +164,9 @@ class CommandListener:
         self._meaning = meaning
         self.recognizer = recognizer if recognizer is not None else build_recognizer(self.config)
 
-    def hear(self, audio: FloatAudio, sample_rate: int, *, start_s: float | None = None) -> HeardCommand:
+    def hear(
+        self, audio: FloatAudio, sample_rate: int, *, start_s: float | None = None
+    ) -> HeardCommand:
         """Recognise one utterance (mono float audio at any rate) and judge it."""
         pcm = to_int16(resample(np.asarray(audio, dtype=np.float32), sample_rate, RECOGNIZER_RATE))
         recognition = self.recognizer.recognize(pcm)
@@ -280,12 +282,18 @@ class VoicePipeline:
         self.utterances += 1
         if utterance.cut:
             return HeardCommand(
-                '', '', 0.0, False,
+                '',
+                '',
+                0.0,
+                False,
                 f'utterance longer than {self.listener.config.vad.max_utterance_ms} ms: '
                 'say one command at a time',
-                audio_s=utterance.duration_s, start_s=utterance.start_s,
+                audio_s=utterance.duration_s,
+                start_s=utterance.start_s,
             )
-        return self.listener.hear(utterance.samples, utterance.sample_rate, start_s=utterance.start_s)
+        return self.listener.hear(
+            utterance.samples, utterance.sample_rate, start_s=utterance.start_s
+        )
 
 
 def default_objects() -> Sequence[str]:

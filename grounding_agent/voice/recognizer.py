@@ -81,7 +81,9 @@ class Recognizer(ABC):
         """Release the model."""
 
 
-def _softmax_hypotheses(scored: dict[str, float], best: str, scale: float) -> tuple[Hypothesis, ...]:
+def _softmax_hypotheses(
+    scored: dict[str, float], best: str, scale: float
+) -> tuple[Hypothesis, ...]:
     """Path scores (log domain) -> posterior shares; `best` first even when the lattice's
     n-best ranks it differently from the Viterbi path."""
     if best and best not in scored:
@@ -156,7 +158,9 @@ class PocketsphinxRecognizer(Recognizer):
             self._decoder.add_jsgf_string('commands', grammar.to_jsgf())
             self._decoder.activate_search('commands')
         except (RuntimeError, ValueError) as exc:
-            raise RecognizerError(f'pocketsphinx could not load the command grammar: {exc}') from exc
+            raise RecognizerError(
+                f'pocketsphinx could not load the command grammar: {exc}'
+            ) from exc
 
     @classmethod
     def dictionary(cls, dictionary_path: str | Path | None = None) -> PronunciationDictionary:
@@ -181,7 +185,9 @@ class PocketsphinxRecognizer(Recognizer):
             self._decoder.activate_search('free_form')
             return self._decode(audio, engine='pocketsphinx-free-form', grammar=None)
 
-    def _decode(self, audio: Int16Audio, *, engine: str, grammar: CommandGrammar | None) -> Recognition:
+    def _decode(
+        self, audio: Int16Audio, *, engine: str, grammar: CommandGrammar | None
+    ) -> Recognition:
         samples = np.asarray(audio, dtype=np.int16).reshape(-1)
         started = time.perf_counter()
         if self.dither > 0 and samples.size:
@@ -259,7 +265,7 @@ class FasterWhisperRecognizer(Recognizer):
             self._model = WhisperModel(
                 str(path), device=device, compute_type=compute_type, local_files_only=True
             )
-        except Exception as exc:  # noqa: BLE001  (any load failure is reported the same way)
+        except Exception as exc:
             raise RecognizerError(f'faster-whisper could not load {path}: {exc}') from exc
         self.language = language
         self.beam_size = beam_size
@@ -272,7 +278,7 @@ class FasterWhisperRecognizer(Recognizer):
                 samples, language=self.language, beam_size=self.beam_size, vad_filter=False
             )
             segments = list(segments)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             raise RecognizerError(f'faster-whisper failed to decode: {exc}') from exc
         text = normalize_text(' '.join(segment.text for segment in segments))
         logprobs = [float(segment.avg_logprob) for segment in segments]

@@ -36,17 +36,24 @@ class VadConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra='forbid')
 
     frame_ms: int = Field(default=20, ge=5, le=100, description='analysis frame length')
-    threshold_db: float = Field(default=12.0, ge=3.0, le=60.0,
-                                description='speech: this many dB above the noise floor')
-    min_level_dbfs: float = Field(default=-50.0, ge=-120.0, le=0.0,
-                                  description='never speech below this level (dB full scale)')
+    threshold_db: float = Field(
+        default=12.0, ge=3.0, le=60.0, description='speech: this many dB above the noise floor'
+    )
+    min_level_dbfs: float = Field(
+        default=-50.0,
+        ge=-120.0,
+        le=0.0,
+        description='never speech below this level (dB full scale)',
+    )
     onset_ms: int = Field(default=60, ge=0, le=1000, description='speech needed to start')
     hangover_ms: int = Field(default=600, ge=50, le=5000, description='silence that ends it')
     pre_roll_ms: int = Field(default=200, ge=0, le=2000, description='audio kept before onset')
-    min_utterance_ms: int = Field(default=300, ge=0, le=10_000,
-                                  description='shorter speech is dropped as a noise burst')
-    max_utterance_ms: int = Field(default=10_000, ge=500, le=60_000,
-                                  description='longer utterances are cut and marked')
+    min_utterance_ms: int = Field(
+        default=300, ge=0, le=10_000, description='shorter speech is dropped as a noise burst'
+    )
+    max_utterance_ms: int = Field(
+        default=10_000, ge=500, le=60_000, description='longer utterances are cut and marked'
+    )
 
     @classmethod
     def from_mapping(cls, values: dict[str, object]) -> VadConfig:
@@ -128,8 +135,9 @@ class EnergyVad:
 
     def _step(self, frame: FloatAudio) -> Utterance | None:
         level = 10.0 * math.log10(float(np.mean(frame.astype(np.float64) ** 2)) + 1e-12)
-        speech = level >= max(self._floor_db + self.config.threshold_db,
-                              self.config.min_level_dbfs)
+        speech = level >= max(
+            self._floor_db + self.config.threshold_db, self.config.min_level_dbfs
+        )
         self._frames_seen += 1
         if not speech:
             self._track_floor(level)
@@ -181,5 +189,6 @@ class EnergyVad:
             return None
         samples = np.concatenate(frames)
         start = self._start_frame * self._frame / self.sample_rate
-        return Utterance(samples, self.sample_rate, start, start + samples.size / self.sample_rate,
-                         cut=cut)
+        return Utterance(
+            samples, self.sample_rate, start, start + samples.size / self.sample_rate, cut=cut
+        )
