@@ -245,20 +245,26 @@ def _hsv_features(
 
 def lit_value(value: npt.NDArray[np.float32]) -> float:
     """Brightness of the object's lit faces: a high percentile that skips specular spots."""
-    return float(np.percentile(value, 85)) if value.size else 0.0
+    return float(np.percentile(value, 95)) if value.size else 0.0
 
 
-def colour_agreements(pixels: npt.NDArray[np.uint8]) -> dict[str, float]:
+#: The deepest shade the lit-face correction of `colour_agreements` believes in.
+_DARKEST_LIGHT = 0.5
+
+
+def colour_agreements(pixels: npt.NDArray[np.uint8], light: float = 1.0) -> dict[str, float]:
     """Graded agreement (0..1, summing to 1) of N x 3 RGB object pixels with each colour term.
 
     Each pixel votes with a softmax over its distances to the prototypes; the object's lit-face
     brightness stands in for every pixel's lightness, because a face in shade is not darker
-    paint. Very dark pixels carry no hue and vote with less weight.
+    paint. `light` is how bright the table around the object is relative to the lit table
+    (below 1 when the object stands in another one's shadow); the lit-face brightness is
+    divided by it. Very dark pixels carry no hue and vote with less weight.
     """
     if pixels.size == 0:
         return {c: 1.0 / len(COLOURS) for c in COLOURS}
     chroma_xy, _saturation, value = _hsv_features(pixels)
-    lit = lit_value(value)
+    lit = lit_value(value) / min(1.0, max(_DARKEST_LIGHT, light))
     # Dark pixels: hue and saturation are quantisation noise.
     reliable = np.clip(value / 0.25, 0.1, 1.0)
     chroma_xy = chroma_xy * np.where(value < 0.06, 0.0, 1.0)[:, None]
@@ -661,12 +667,19 @@ def _shadow_regions(
     return shadow[labels] & candidates
 
 
+#: Width of the ring of table around an object whose light `_light_around` measures.
+_LIGHT_RING_PX = 6
+
 #: A surface this bright in every channel is the renderer's clear colour (see `_foreground`).
 _CLEAR_COLOUR_LEVEL = 245.0
 _CLEAR_LIT_RATIO = 0.97
 
 
-def _foreground(image: npt.NDArray[np.uint8], params: ColorShapeParams) -> npt.NDArray[np.uint8]:
+def _foreground(
+    image: npt.NDArray[np.uint8], params: ColorShapeParams
+) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.float32]]:
+    """The object mask (uint8 0/1), and the light on the background: each surface pixel's
+    brightness relative to its lit surface (1 lit, below 1 in shadow; 0 off the surfaces)."""
     pixels = image.astype(np.float32)
     # +3 (one per channel) gives black pixels a neutral chromaticity instead of 0/0.
     brightness = cv2.transform(pixels, np.ones((1, 3), np.float32)) + 3.0
@@ -674,6 +687,7 @@ def _foreground(image: npt.NDArray[np.uint8], params: ColorShapeParams) -> npt.N
     tolerance = params.chroma_tolerance * brightness + 2.0
     surfaces = []
     lit = np.zeros(image.shape[:2], dtype=bool)
+    light = np.zeros(image.shape[:2], dtype=np.float32)
     for colour in _background_colours(image, params):
         surface_brightness = float(colour.sum()) + 3.0
         chroma = (colour + 1.0) / surface_brightness
@@ -705,6 +719,8 @@ def _foreground(image: npt.NDArray[np.uint8], params: ColorShapeParams) -> npt.N
         surface_lit = same & lit_range
         surfaces.append((surface_lit, same & shade_range & ~lit_range))
         lit |= surface_lit
+        on_surface = same & (lit_range | shade_range)
+        light[on_surface] = brightness[on_surface] / surface_brightness
     background = lit.copy()
     for surface_lit, shaded in surfaces:
         # Each surface separately: a grey object in front of a white wall is a candidate
@@ -714,7 +730,32 @@ def _foreground(image: npt.NDArray[np.uint8], params: ColorShapeParams) -> npt.N
         )
     mask = (~background).astype(np.uint8)
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3, 3))
-    return cv2.morphologyEx(mask, cv2.MORPH_OPEN, kernel)
+    return cv2.morphologyEx(mask, cv2.MORPH_OPEN, kernel), light
+
+
+def _light_around(
+    part: npt.NDArray[np.bool_],
+    offset: tuple[int, int],
+    foreground: npt.NDArray[np.uint8],
+    light: npt.NDArray[np.float32],
+) -> float:
+    """How lit the table right around an object is (1 = fully lit).
+
+    A high percentile of the surface light in a ring around the object: its own cast shadow
+    darkens one side of the ring, the shadow of a taller object the whole of it.
+    """
+    pad = _LIGHT_RING_PX
+    x, y = offset
+    height, width = light.shape
+    y0, x0 = max(0, y - pad), max(0, x - pad)
+    y1, x1 = min(height, y + part.shape[0] + pad), min(width, x + part.shape[1] + pad)
+    local = np.zeros((y1 - y0, x1 - x0), dtype=np.uint8)
+    local[y - y0 : y - y0 + part.shape[0], x - x0 : x - x0 + part.shape[1]] = part
+    ring = cv2.dilate(local, np.ones((2 * pad + 1, 2 * pad + 1), np.uint8)).astype(bool)
+    ring &= foreground[y0:y1, x0:x1] == 0
+    values = light[y0:y1, x0:x1][ring]
+    values = values[values > 0]
+    return float(np.percentile(values, 85)) if values.size >= 10 else 1.0
 
 
 _LIGHTNESS_WEIGHT = 0.25
@@ -759,6 +800,7 @@ def _describe(
     offset: tuple[int, int],
     scale: float,
     min_area: int,
+    light: float = 1.0,
 ) -> Segment | None:
     """Measure one object mask lying in `patch`, whose top-left image pixel is `offset`."""
     ys, xs = np.nonzero(mask)
@@ -777,7 +819,7 @@ def _describe(
     return Segment(
         box=Box(x1 / scale, y1 / scale, x2 / scale, y2 / scale),
         area=round(ys.size / scale**2),
-        colours=colour_agreements(pixels),
+        colours=colour_agreements(pixels, light),
         shapes=shapes,
         embedding=_embedding(pixels),
         features=features,
@@ -797,7 +839,7 @@ def segment_objects(
         image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
     work_height, work_width = image.shape[:2]
     min_area = max(params.min_area_px, int(params.min_area_fraction * work_height * work_width))
-    foreground = _foreground(image, params)
+    foreground, light = _foreground(image, params)
     count, labels, stats, _centroids = cv2.connectedComponentsWithStats(foreground, connectivity=8)
     segments: list[Segment] = []
     for index in range(1, count):
@@ -807,7 +849,8 @@ def segment_objects(
         component = labels[y : y + h, x : x + w] == index
         parts = _split_component(image[y : y + h, x : x + w], component, params, min_area)
         for part in parts:
-            segment = _describe(image[y : y + h, x : x + w], part, (x, y), scale, min_area)
+            around = _light_around(part, (x, y), foreground, light)
+            segment = _describe(image[y : y + h, x : x + w], part, (x, y), scale, min_area, around)
             if segment is not None:
                 segments.append(segment)
     segments = [replace(s, sizes=size_agreements(s.box, height)) for s in segments]
