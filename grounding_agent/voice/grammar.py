@@ -69,11 +69,13 @@ def plural_of(noun: str) -> str:
     Irregular plurals come from the parser's own table, so the parser maps them back.
     """
     *head, last = noun.split()
-    irregular = {singular: plural for plural, singular in vocabulary.IRREGULAR_PLURALS.items()}
-    if last in vocabulary.SINGULAR_NOUNS_IN_S:
-        plural = last
-    elif last in irregular:
+    irregular: dict[str, str] = {}
+    for plural_form, singular in vocabulary.IRREGULAR_PLURALS.items():
+        irregular.setdefault(singular, plural_form)  # the first listed is the common one
+    if last in irregular:
         plural = irregular[last]
+    elif last in vocabulary.SINGULAR_NOUNS_IN_S:
+        plural = last  # the parser keeps these as written ('scissors', 'pants')
     elif last.endswith(('s', 'x', 'z', 'ch', 'sh')):
         plural = last + 'es'
     elif last.endswith('y') and len(last) > 1 and last[-2] not in 'aeiou':
@@ -162,7 +164,8 @@ class CommandGrammar:
 
     `slot_of` maps rule names to the slot their words fill ('colour_an' -> 'colour').
     `pronunciations` holds words missing from the recogniser's dictionary with a derived
-    pronunciation; `dropped` the vocabulary phrases left out because a word cannot be said.
+    pronunciation; `dropped` the vocabulary phrases left out, each with the reason (a word the
+    recogniser cannot pronounce, or a homophone of a phrase that stays).
     """
 
     name: str
@@ -170,7 +173,7 @@ class CommandGrammar:
     rules: Mapping[str, Expr]
     slot_of: Mapping[str, str] = field(default_factory=dict)
     pronunciations: Mapping[str, str] = field(default_factory=dict)
-    dropped: tuple[str, ...] = ()
+    dropped: Mapping[str, str] = field(default_factory=dict)
     wake_word: str = ''
 
     def to_jsgf(self) -> str:
@@ -307,7 +310,7 @@ class _Vocabulary:
     ) -> None:
         self.coverage = coverage
         self.dictionary = dictionary
-        self.dropped: list[str] = []
+        self.dropped: dict[str, str] = {}
 
     def _sound(self, phrase: str) -> str | None:
         if self.dictionary is None or self.coverage is None:
@@ -317,7 +320,7 @@ class _Vocabulary:
 
     def spoken(self, phrases: Iterable[str]) -> list[str]:
         kept: list[str] = []
-        sounds: set[str] = set()
+        sounds: dict[str, str] = {}
         for written in phrases:
             # 'left-most' is said like 'leftmost'; normalising keeps the grammar's word set
             # equal to what the recogniser outputs.
@@ -327,13 +330,15 @@ class _Vocabulary:
             sayable = self.coverage is None or all(
                 self.coverage.sayable(w) for w in phrase.split()
             )
-            sound = self._sound(phrase)
-            if sayable and (sound is None or sound not in sounds):
+            sound = self._sound(phrase) if sayable else None
+            if not sayable:
+                self.dropped.setdefault(phrase, 'not in the pronunciation dictionary')
+            elif sound is not None and sound in sounds:
+                self.dropped.setdefault(phrase, f'sounds like "{sounds[sound]}"')
+            else:
                 kept.append(phrase)
                 if sound is not None:
-                    sounds.add(sound)
-            elif phrase not in self.dropped:
-                self.dropped.append(phrase)
+                    sounds[sound] = phrase
         return kept
 
 
@@ -508,7 +513,7 @@ def build_command_grammar(
         rules=rules,
         slot_of=slot_of,
         pronunciations=dict(coverage.added) if coverage is not None else {},
-        dropped=tuple(say.dropped),
+        dropped=dict(say.dropped),
         wake_word=wake,
     )
 

@@ -39,6 +39,8 @@ __all__ = [
 ]
 
 _LOG = logging.getLogger(__name__)
+# Token kinds of the parser that open a command rather than describe an object.
+_COMMAND_OPENERS = frozenset({'VERB', 'HOW_MANY', 'EXISTS', 'BE', 'WHAT', 'WHICH'})
 
 
 class VoiceConfig(BaseModel):
@@ -162,6 +164,9 @@ class CommandListener:
     ) -> None:
         self.config = config or VoiceConfig()
         self._meaning = meaning
+        self._known_objects = frozenset(
+            normalize_text(o) for o in (self.config.objects or default_objects())
+        )
         self.recognizer = recognizer if recognizer is not None else build_recognizer(self.config)
 
     def hear(
@@ -204,6 +209,8 @@ class CommandListener:
         meaning = self._meaning(command)
         if meaning is None:
             return refuse('not a command the parser understands', command)
+        if grammar is None and (problem := self._free_form_problem(command, meaning)):
+            return refuse(problem, command)
         confidence = self._confidence(recognition, meaning, grammar)
         if confidence < self.config.confidence_threshold:
             return refuse(
@@ -213,6 +220,23 @@ class CommandListener:
                 confidence,
             )
         return HeardCommand(text, command, confidence, True, '', **timing)
+
+    def _free_form_problem(self, command: str, meaning: Hashable) -> str | None:
+        """Free-form text is held to more than parsing: the parser reads almost any noun
+        phrase as 'find ...', so 'the weather is nice' would be a command. It must open with a
+        verb or a question and name an object the robot is configured to know."""
+        from grounding_agent.core.parser import tokenize_command
+
+        try:
+            opener = tokenize_command(command)[0].kind
+        except (CommandError, IndexError):
+            return 'not a command the parser understands'
+        if opener not in _COMMAND_OPENERS:
+            return 'free-form speech that does not start with a verb or a question'
+        noun = getattr(getattr(meaning, 'target', None), 'noun', None)
+        if noun is not None and noun not in self._known_objects:
+            return f'free-form speech about "{noun}", which is not a configured object'
+        return None
 
     def _confidence(
         self, recognition: Recognition, meaning: Hashable, grammar: CommandGrammar | None

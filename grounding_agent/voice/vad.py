@@ -81,6 +81,9 @@ class Utterance:
 class EnergyVad:
     """Streaming utterance cutter: `feed()` audio chunks of any size, get finished utterances."""
 
+    _FLOOR_WINDOW_MS = 5000
+    _FLOOR_HISTORY_MS = 500
+
     def __init__(self, sample_rate: int, config: VadConfig | None = None) -> None:
         if sample_rate < 1000:
             raise VoiceConfigError(f'sample rate {sample_rate} Hz is too low for speech')
@@ -102,6 +105,11 @@ class EnergyVad:
         self._silent_run = 0
         self._start_frame = 0
         self._levels: list[float] = []
+        # Minimum statistics: the quietest frame of the last few seconds is background, even
+        # when no frame of that time counted as silence (a fan that was on from the start).
+        self._window = frames(self._FLOOR_WINDOW_MS)
+        self._min_history = frames(self._FLOOR_HISTORY_MS)
+        self._minima: deque[tuple[int, float]] = deque()
 
     @property
     def noise_floor_dbfs(self) -> float:
@@ -141,6 +149,7 @@ class EnergyVad:
         self._frames_seen += 1
         if not speech:
             self._track_floor(level)
+        self._track_minimum(level)
         if self._speech is None:
             self._onset_run = self._onset_run + 1 if speech else 0
             self._pre_roll.append(frame)
@@ -172,6 +181,16 @@ class EnergyVad:
             self._floor_db = floor
         else:
             self._floor_db += 0.02 * (floor - self._floor_db)
+
+    def _track_minimum(self, level: float) -> None:
+        minima = self._minima
+        while minima and minima[-1][1] >= level:
+            minima.pop()
+        minima.append((self._frames_seen, level))
+        while minima[0][0] <= self._frames_seen - self._window:
+            minima.popleft()
+        if self._frames_seen >= self._min_history and minima[0][1] > self._floor_db:
+            self._floor_db = minima[0][1]
 
     def _finish(self, *, cut: bool) -> Utterance | None:
         if cut and self._levels:

@@ -1,0 +1,151 @@
+"""Which recognised sentences become commands: wake word, completeness, parse, confidence."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from grounding_agent.voice.errors import VoiceConfigError
+from grounding_agent.voice.grammar import CommandGrammar
+from grounding_agent.voice.listener import (
+    CommandListener,
+    HeardCommand,
+    VoiceConfig,
+    VoicePipeline,
+    command_meaning,
+    strip_wake_word,
+)
+from grounding_agent.voice.recognizer import Hypothesis, PocketsphinxRecognizer, Recognition
+from grounding_agent.voice.vad import VadConfig
+
+
+@pytest.mark.parametrize(
+    ('text', 'wake_word', 'expected'),
+    [
+        ('robot find the cup', 'robot', 'find the cup'),
+        ('Robot, find the cup.', 'robot', 'find the cup'),
+        ('find the cup', 'robot', None),
+        ('robotic arm find the cup', 'robot', None),
+        ('robot', 'robot', ''),
+        ('hey robot find the cup', 'hey robot', 'find the cup'),
+        ('find the cup', '', 'find the cup'),
+        ('  Find   the CUP ', '', 'find the cup'),
+    ],
+)
+def test_strip_wake_word(text: str, wake_word: str, expected: str | None) -> None:
+    assert strip_wake_word(text, wake_word) == expected
+
+
+def _recognition(grammar: CommandGrammar | None, *alternatives: tuple[str, float]) -> Recognition:
+    hypotheses = tuple(Hypothesis(text, p) for text, p in alternatives)
+    best = alternatives[0][0] if alternatives else ''
+    return Recognition(best, hypotheses, engine='test', grammar=grammar)
+
+
+@pytest.fixture
+def listener(recognizer: PocketsphinxRecognizer) -> CommandListener:
+    return CommandListener(VoiceConfig(confidence_threshold=0.8), recognizer=recognizer)
+
+
+@pytest.mark.parametrize(
+    ('alternatives', 'accepted', 'reason'),
+    [
+        ([('find the red cup', 1.0)], True, ''),
+        ([], False, 'nothing recognised'),
+        ([('find the red', 1.0)], False, 'incomplete sentence'),
+        ([('find the red cup', 0.6), ('find the red cap', 0.4)], False, 'low confidence 0.60'),
+        # Two wordings of one command support each other.
+        (
+            [('get the red cup', 0.5), ('grab the red cup', 0.45), ('find the red cup', 0.05)],
+            True,
+            '',
+        ),
+        # Partial runner-ups do not support the best sentence.
+        ([('find the red cup', 0.7), ('find the red', 0.3)], False, 'low confidence 0.70'),
+    ],
+)
+def test_judge(
+    listener: CommandListener,
+    grammar: CommandGrammar,
+    alternatives: list[tuple[str, float]],
+    accepted: bool,
+    reason: str,
+) -> None:
+    heard = listener.judge(_recognition(grammar, *alternatives))
+    assert heard.accepted is accepted
+    assert heard.reason.startswith(reason)
+    if accepted:
+        assert heard.command == alternatives[0][0]
+        assert heard.confidence >= 0.8
+
+
+def test_free_form_text_must_be_a_command_about_a_known_object(listener: CommandListener) -> None:
+    for text, reason in [
+        ('i like the cup', 'not a command the parser understands'),
+        ('the weather is nice today', 'free-form speech that does not start with a verb'),
+        ('please fetch the stapler', 'free-form speech about "stapler"'),
+    ]:
+        heard = listener.judge(_recognition(None, (text, 0.99)))
+        assert not heard.accepted
+        assert heard.reason.startswith(reason), heard.reason
+    assert listener.judge(_recognition(None, ('please fetch the red mugs', 0.95))).accepted
+
+
+def test_wake_word_is_required_and_stripped(recognizer: PocketsphinxRecognizer) -> None:
+    listener = CommandListener(VoiceConfig(wake_word='robot'), recognizer=recognizer)
+    heard = listener.judge(_recognition(None, ('robot pick up the mug', 1.0)))
+    assert heard.accepted
+    assert heard.command == 'pick up the mug'
+    assert heard.text == 'robot pick up the mug'
+    missing = listener.judge(_recognition(None, ('pick up the mug', 1.0)))
+    assert not missing.accepted
+    assert 'wake word' in missing.reason
+    only = listener.judge(_recognition(None, ('robot', 1.0)))
+    assert not only.accepted
+    assert only.reason == 'only the wake word was heard'
+
+
+def test_heard_json_has_the_documented_fields() -> None:
+    heard = HeardCommand('robot find the cup', 'find the cup', 0.91234, True, '', engine='x')
+    data = json.loads(heard.to_json())
+    assert {'text', 'confidence', 'accepted', 'reason'} <= data.keys()
+    assert data['confidence'] == 0.9123
+    assert data['accepted'] is True
+
+
+def test_meaning_ignores_wording_not_content() -> None:
+    assert command_meaning('get the red cup') == command_meaning('grab the red cup')
+    assert command_meaning('get the red cup') != command_meaning('get the blue cup')
+    assert command_meaning('') is None
+
+
+@pytest.mark.parametrize(
+    'values',
+    [
+        {'confidence_threshold': 1.5},
+        {'recognizer': 'vosk'},
+        {'wake': 'robot'},
+        {'vad': {'hangover_ms': 1}},
+    ],
+)
+def test_bad_config_is_a_voice_config_error(values: dict[str, object]) -> None:
+    with pytest.raises(VoiceConfigError):
+        VoiceConfig.from_mapping(values)
+
+
+def test_objects_from_a_comma_separated_string() -> None:
+    assert VoiceConfig(objects='mug, cup,, laptop').objects == ('mug', 'cup', 'laptop')  # type: ignore[arg-type]
+
+
+def test_pipeline_refuses_cut_utterances_without_decoding(
+    recognizer: PocketsphinxRecognizer,
+) -> None:
+    config = VoiceConfig(vad=VadConfig(max_utterance_ms=1000))
+    pipeline = VoicePipeline(CommandListener(config, recognizer=recognizer), 16000)
+    t = np.arange(3 * 16000) / 16000
+    loud = (0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32)
+    heard = pipeline.feed(np.concatenate([np.zeros(8000, np.float32), loud])) + pipeline.flush()
+    assert heard[0].reason.startswith('utterance longer than 1000 ms')
+    assert not any(h.accepted for h in heard)
