@@ -6,26 +6,25 @@ machine without model weights. It knows nothing but colours and four coarse shap
 whose noun it does not know ('laptop') gets no detections. Real robots use a model backend
 (`owlv2`, `grounding_dino`, `qwen_vl`).
 
-Pipeline, per image:
+Pipeline, per image (docs/color_shape.md tells it in full):
 1. Background model: the dominant colours of the image and of its border (table, floor, sky).
-   A pixel is background when its chromaticity matches one of them at any brightness from
-   `shadow_ratio` to a little above 1, so cast shadows and the darker sides of the table, which
-   keep the table's chromaticity, never become objects.
-2. Foreground = the rest, cleaned with a morphological opening; connected components; a
-   component whose pixels fall into clearly different chroma clusters (k-means in the
-   saturation-hue plane) is split, so touching objects of different colours come apart.
-3. Colour: every pixel votes with graded agreements (a softmax over distances to the eleven
-   colour prototypes in the saturation-hue plane, plus the object's lit-face brightness, which
-   tells brown from orange and black / gray / white apart under shading).
-4. Shape: graded agreements for cube, sphere, cylinder and cone from the silhouette (ellipse
-   and polygon fits, minimum enclosing triangle, width profile from top to bottom) and from the
-   shading (a cube shows a few flat faces; curved surfaces shade smoothly).
+   A pixel is background when its chromaticity matches one of them while lit, or in a flat,
+   one-level region next to the lit surface (a cast shadow, a side of the table).
+2. Foreground = the rest, opened, split into connected components; a component holding two
+   clearly different colours (k-means on chroma and log-brightness) is split, and a one-colour
+   region with deep notches (two convex objects, one behind the other) is cut in two.
+3. Colour: every pixel votes with a softmax over distances to the eleven colour prototypes in
+   the saturation-hue plane, plus the object's lit-face brightness (relative to the light on
+   the table around it), which tells brown from orange and black / gray / white apart.
+4. Shape: a linear softmax (`SHAPE_MODEL`, fitted on simulator renders) over fifteen outline
+   and shading measurements, among them a fit of the point the isophotes meet in (a cone's
+   apex).
 
 `detect` scores each segment by its agreement with the phrase's shape noun (1.0 without one)
-and reports every colour and shape agreement in `Detection.attributes`, so the resolver can
-answer "no blue cube; closest: green cube 0.41". Size is left to the resolver, which compares
-the boxes of the candidates. `Detection.embedding` is a normalised hue / saturation / value
-histogram for re-identification.
+and reports every colour, shape and size agreement in `Detection.attributes`, so the resolver
+can answer "no blue cube; closest: green cube 0.41". Size ('small' / 'large', from the apparent
+size) is only reported: the resolver compares the candidates' boxes. `Detection.embedding` is a
+normalised hue / saturation / value histogram for re-identification.
 """
 
 from __future__ import annotations
