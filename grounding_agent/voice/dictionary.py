@@ -103,10 +103,7 @@ class PronunciationDictionary:
             else:
                 missing.add(word)
         if added:
-            _LOG.info('pronunciations derived from compounds: %s', ', '.join(sorted(added)))
+            _LOG.debug('pronunciations derived from compounds: %s', ', '.join(sorted(added)))
         if missing:
-            _LOG.warning(
-                'not in the pronunciation dictionary, left out of the speech grammar: %s',
-                ', '.join(sorted(missing)),
-            )
+            _LOG.debug('not in the pronunciation dictionary: %s', ', '.join(sorted(missing)))
         return WordCoverage(frozenset(known), added, frozenset(missing))

@@ -11,6 +11,7 @@ only while the parser's tables still give its opening words the meaning the fram
 
 from __future__ import annotations
 
+import logging
 import random
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -52,6 +53,7 @@ DEFAULT_OBJECTS: tuple[str, ...] = (
     'plate',
 )
 
+_LOG = logging.getLogger(__name__)
 _WORD_RE = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
 _VOWEL_PHONES = frozenset(
     {'AA', 'AE', 'AH', 'AO', 'AW', 'AY', 'EH', 'ER', 'EY', 'IH', 'IY', 'OW', 'OY', 'UH', 'UW'}
@@ -409,6 +411,13 @@ def build_command_grammar(
     # Counts of several objects ('are there two cups'); 'one' and 'zero' do not go with a plural.
     numbers = say.spoken(p for p, n in vocabulary.NUMBER_WORDS.items() if n >= 2)
     singular = say.spoken(object_names)
+    unsayable = [o for o in object_names if o not in singular]
+    if unsayable:
+        # Configured names matter more than the vocabulary's spelling variants ('1st').
+        _LOG.warning(
+            'object names the recogniser cannot pronounce, left out of the speech grammar: %s',
+            ', '.join(unsayable),
+        )
     plural = say.spoken(plural_of(o) for o in singular)
     word_lists = {
         'verb': singular_verbs,

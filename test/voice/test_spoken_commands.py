@@ -1,0 +1,152 @@
+"""Spoken commands, synthesised with espeak-ng, decoded by the real recogniser.
+
+36 commands x 2 voices x 2 speeds = 144 utterances, decoded once per session through the same
+VAD -> resample -> pocketsphinx -> checks pipeline the node runs; the tests below assert on the
+aggregate. The voices are espeak-ng's en-us voice with its default synthesiser and with the
+Klatt synthesiser: pocketsphinx's model is US English (British voices: see docs/voice.md).
+"""
+
+from __future__ import annotations
+
+import shutil
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from grounding_agent.voice.audio import read_wav
+from grounding_agent.voice.listener import (
+    CommandListener,
+    HeardCommand,
+    VoiceConfig,
+    VoicePipeline,
+    command_meaning,
+)
+from grounding_agent.voice.recognizer import PocketsphinxRecognizer
+from grounding_agent.voice.synthetic import SPOKEN_COMMANDS, synthesize
+
+pytestmark = [
+    pytest.mark.voice,
+    pytest.mark.slow,
+    pytest.mark.skipif(shutil.which('espeak-ng') is None, reason='espeak-ng is not installed'),
+]
+
+VOICES = ('en-us', 'en-us+klatt')
+SPEEDS = (140, 175)
+
+
+@dataclass(frozen=True)
+class Decoded:
+    voice: str
+    speed: int
+    said: str
+    heard: list[HeardCommand]
+
+    @property
+    def sent(self) -> list[str]:
+        return [h.command for h in self.heard if h.accepted]
+
+
+@pytest.fixture(scope='session')
+def decoded(
+    tmp_path_factory: pytest.TempPathFactory, recognizer: PocketsphinxRecognizer
+) -> list[Decoded]:
+    directory = tmp_path_factory.mktemp('spoken')
+    jobs = [
+        (voice, speed, index, text)
+        for voice in VOICES
+        for speed in SPEEDS
+        for index, text in enumerate(SPOKEN_COMMANDS)
+    ]
+
+    def speak(job: tuple[str, int, int, str]) -> Path:
+        voice, speed, index, text = job
+        return synthesize(
+            text, directory / f'{voice}_{speed}_{index}.wav', voice=voice, speed=speed
+        )
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        paths = list(pool.map(speak, jobs))
+    listener = CommandListener(VoiceConfig(), recognizer=recognizer)
+    results = []
+    for (voice, speed, _, text), path in zip(jobs, paths):
+        samples, rate = read_wav(path)
+        pipeline = VoicePipeline(listener, rate)
+        results.append(Decoded(voice, speed, text, pipeline.feed(samples) + pipeline.flush()))
+    return results
+
+
+def test_each_command_is_one_utterance(decoded: list[Decoded]) -> None:
+    assert len(decoded) == len(SPOKEN_COMMANDS) * len(VOICES) * len(SPEEDS)
+    assert [d.said for d in decoded if len(d.heard) != 1] == []
+
+
+def test_at_least_90_percent_reach_the_robot_exactly(decoded: list[Decoded]) -> None:
+    exact = sum(d.sent == [d.said] for d in decoded)
+    assert exact / len(decoded) >= 0.90, [(d.said, d.heard) for d in decoded if d.sent != [d.said]]
+    for voice in VOICES:
+        for speed in SPEEDS:
+            group = [d for d in decoded if d.voice == voice and d.speed == speed]
+            assert sum(d.sent == [d.said] for d in group) / len(group) >= 0.85, (voice, speed)
+
+
+def test_wrong_commands_are_rare(decoded: list[Decoded]) -> None:
+    # The target is none. Measured: 2 of 144 ('person' heard as 'third tin', 'behind' as
+    # 'beside'), both with confidence above 0.98, which no threshold separates from right
+    # commands (docs/voice.md). This bound keeps it from getting worse.
+    wrong = [
+        (d.said, sent)
+        for d in decoded
+        for sent in d.sent
+        if sent != d.said and command_meaning(sent) != command_meaning(d.said)
+    ]
+    assert len(wrong) <= 2, wrong
+
+
+def test_every_refusal_says_why(decoded: list[Decoded]) -> None:
+    refused = [h for d in decoded for h in d.heard if not h.accepted]
+    assert all(h.reason for h in refused)
+    assert all(
+        h.reason == '' and h.confidence >= 0.9 for d in decoded for h in d.heard if h.accepted
+    )
+
+
+def test_decoding_does_not_depend_on_what_came_before(
+    decoded: list[Decoded], recognizer: PocketsphinxRecognizer, tmp_path: Path
+) -> None:
+    # Batch CMN: the same audio gives the same hypotheses whatever was decoded before.
+    path = synthesize(SPOKEN_COMMANDS[10], tmp_path / 'again.wav', voice='en-us', speed=140)
+    samples, rate = read_wav(path)
+    listener = CommandListener(VoiceConfig(), recognizer=recognizer)
+    first = listener.hear(samples, rate)
+    listener.hear(read_wav(synthesize('what is on the table', tmp_path / 'o.wav'))[0], 22050)
+    again = listener.hear(samples, rate)
+    assert (first.text, first.confidence) == (again.text, again.confidence)
+
+
+def test_wake_word_gates_spoken_commands(tmp_path: Path, dictionary) -> None:  # type: ignore[no-untyped-def]
+    from grounding_agent.voice.grammar import build_command_grammar
+
+    grammar = build_command_grammar(dictionary=dictionary, wake_word='robot')
+    listener = CommandListener(
+        VoiceConfig(wake_word='robot'), recognizer=PocketsphinxRecognizer(grammar)
+    )
+    with_wake = read_wav(synthesize('robot, pick up the red mug', tmp_path / 'w.wav'))
+    without = read_wav(synthesize('pick up the red mug', tmp_path / 'n.wav'))
+    heard = listener.hear(*with_wake)
+    assert heard.accepted
+    assert heard.command == 'pick up the red mug'
+    refused = listener.hear(*without)
+    assert not refused.accepted
+    assert 'wake word' in refused.reason
+
+
+def test_noise_is_not_a_command(recognizer: PocketsphinxRecognizer) -> None:
+    import numpy as np
+
+    listener = CommandListener(VoiceConfig(), recognizer=recognizer)
+    rng = np.random.default_rng(3)
+    for seconds in (0.5, 1.5, 3.0):
+        hiss = rng.normal(0, 0.1, int(16000 * seconds)).astype(np.float32)
+        assert not listener.hear(hiss, 16000).accepted
