@@ -37,6 +37,7 @@ __all__ = [
 ]
 
 Int16Audio = npt.NDArray[np.int16]
+_MIN_SAMPLES = 1600  # 0.1 s at 16 kHz: shorter than any word
 
 
 @dataclass(frozen=True)
@@ -139,7 +140,9 @@ class PocketsphinxRecognizer(Recognizer):
         self.dither = float(dither)
         self.score_scale = float(score_scale)
         self.nbest = int(nbest)
-        self._language_model = str(language_model or get_model_path('en-us.lm.bin'))
+        self._language_model = str(
+            language_model or Path(get_model_path('en-us')) / 'en-us.lm.bin'
+        )
         self._free_form_ready = False
         self._lock = threading.Lock()
         # Batch cepstral mean normalisation over each whole utterance: the default live CMN
@@ -190,6 +193,8 @@ class PocketsphinxRecognizer(Recognizer):
     ) -> Recognition:
         samples = np.asarray(audio, dtype=np.int16).reshape(-1)
         started = time.perf_counter()
+        if samples.size < _MIN_SAMPLES:  # pocketsphinx fails on empty buffers; nothing to hear
+            return Recognition('', (), engine, grammar, samples.size / 16_000, 0.0)
         if self.dither > 0 and samples.size:
             noise = np.random.default_rng(0).normal(0.0, self.dither, samples.size)
             samples = np.clip(samples + np.rint(noise), -32768, 32767).astype(np.int16)
