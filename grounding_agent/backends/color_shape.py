@@ -81,7 +81,7 @@ class ColorShapeParams:
     `shadow_ratio`: a pixel down to this fraction of a background colour's brightness (same
     chromaticity) is still background; lower it for deeper shadows, at the price of losing
     objects whose colour is a dark version of the table's. `chroma_tolerance`: how far (L1 in
-    rg-chromaticity) a pixel may be from a background colour. `min_area_fraction`: smaller
+    rgb chromaticity) a pixel may be from a background colour. `min_area_fraction`: smaller
     segments are ignored (relative to the image area; never below `min_area_px`).
     `max_side`: images are shrunk to this longest side before segmentation (speed).
     """
