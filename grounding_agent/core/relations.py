@@ -46,6 +46,11 @@ DIRECTION_STEEPNESS = 8.0
 # Without depth, 'in front of' falls back to 'lower in the image' (true on a tabletop seen from
 # above, false for a shelf). A weak cue: its score is capped so it never beats real depth.
 WEAK_DEPTH_CAP = 0.75
+# Boxes overlapping by at least this share of the smaller one are read as one hiding the other:
+# the one whose base is lower in the image is in front (still capped at WEAK_DEPTH_CAP).
+OCCLUSION_MIN_OVERLAP = 0.1
+# ... and its 2D cue is at least this (0.6 after the cap, above the default relation threshold).
+OCCLUSION_CUE = 0.8
 
 # 'In front of' / 'behind' also want the two to be side by side from the viewer: the horizontal
 # gap (in mean widths) is penalised by exp(-(gap / LATERAL_SCALE)^2): 0.64 at one width apart.
@@ -177,7 +182,19 @@ def _in_front_of(s: _Extent, a: _Extent) -> float:
     if s.z is not None and a.z is not None and s.d is not None and a.d is not None:
         return _directional(a.z - s.z, s.d + a.d) * _lateral(s, a)
     # Weak 2D cue: on a surface seen from above, the nearer object's base is lower in the image.
-    return WEAK_DEPTH_CAP * _directional(s.y2 - a.y2, s.h + a.h) * _lateral(s, a)
+    cue = _directional(s.y2 - a.y2, s.h + a.h)
+    if s.y2 > a.y2 and _overlap_of_smaller(s, a) >= OCCLUSION_MIN_OVERLAP:
+        # Overlapping boxes: the lower one hides part of the other, so it is the nearer one,
+        # however close the two bases look (the hidden object's box ends where it is cut off).
+        cue = max(cue, OCCLUSION_CUE)
+    return WEAK_DEPTH_CAP * cue * _lateral(s, a)
+
+
+def _overlap_of_smaller(s: _Extent, a: _Extent) -> float:
+    """Intersection of the two boxes as a share of the smaller one's area."""
+    inter = _interval_overlap(s.x1, s.x2, a.x1, a.x2) * _interval_overlap(s.y1, s.y2, a.y1, a.y2)
+    smaller = min(s.w * s.h, a.w * a.h)
+    return inter / smaller if smaller > 0 else 0.0
 
 
 def _depth_contact(s: _Extent, a: _Extent) -> float:

@@ -70,8 +70,9 @@ SAME_OBJECT_IOU = 0.7
 ANCHOR_CHOICES = 3
 
 #: 'small' / 'large' is relative; with a single candidate there is nothing to compare with, so
-#: the word neither confirms nor refutes it: a neutral-ish agreement above the default
-#: attribute threshold that still ranks below a candidate confirmed by comparison.
+#: the backend's own size judgement is used when it reports one, and otherwise the word neither
+#: confirms nor refutes it: a neutral-ish agreement above the default attribute threshold that
+#: still ranks below a candidate confirmed by comparison.
 LONE_SIZE_SCORE = 0.7
 #: Size agreement is logistic(SIZE_STEEPNESS * ln(area / geometric mean of the others' areas)):
 #: twice the others' area gives 0.94 for 'large', 0.06 for 'small'.
@@ -352,7 +353,11 @@ class _Scene:
         if word not in ('small', 'large'):
             return [None] * len(pool)
         if len(pool) == 1:
-            return [(word, LONE_SIZE_SCORE)]
+            # Nothing to compare with: the backend's own judgement of the object's apparent size
+            # when it reports one (color_shape does), else neither confirmed nor refuted.
+            lone = pool[0].attributes
+            judged = word in lone or any(other in lone for other in ('small', 'large'))
+            return [(word, _judged(lone, word, ('small', 'large')) if judged else LONE_SIZE_SCORE)]
         # Compare like with like: metric areas when every candidate has depth, else pixel areas.
         metric = [metric_size(d, self.intrinsics) for d in pool]
         if all(m is not None for m in metric):

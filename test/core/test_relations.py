@@ -174,7 +174,7 @@ def _scores_along(relation: Relation, subjects: list[Detection], anchor: Detecti
         (Relation.NEAR, [thing(x, 200, x + 60, 260) for x in (400, 330, 260, 200)], MUG),
         (Relation.NEXT_TO, [thing(x, 200, x + 60, 260) for x in (400, 330, 260, 200)], MUG),
         (Relation.INSIDE, [thing(x, 210, x + 40, 250) for x in (150, 140, 130, 115)], MUG),
-        (Relation.IN_FRONT_OF, [thing(100, y, 160, y + 60) for y in (210, 230, 250)], MUG),
+        (Relation.IN_FRONT_OF, [thing(100, y, 160, y + 60) for y in (262, 272, 282)], MUG),
     ],
 )
 def test_relation_grows_as_the_subject_moves_the_right_way(
@@ -378,3 +378,16 @@ def test_metric_size_scales_with_depth() -> None:
     assert near_size[0] == pytest.approx(50 * 0.5 / 500)
     assert far_size[1] == pytest.approx(2 * near_size[1])
     assert metric_size(MUG, CAMERA) is None
+
+
+def test_an_object_partly_hidden_by_another_is_behind_it_in_2d() -> None:
+    # A tall can whose base is hidden by a shorter box in front: the bases look level, but the
+    # overlapping boxes say the lower one hides the other.
+    can = thing(100, 150, 160, 250)
+    box_in_front = thing(95, 200, 165, 260)
+    assert relation_score(Relation.BEHIND, can, [box_in_front]) >= 0.6
+    assert relation_score(Relation.IN_FRONT_OF, box_in_front, [can]) >= 0.6
+    assert relation_score(Relation.IN_FRONT_OF, can, [box_in_front]) < 0.1
+    # Side by side, not overlapping: no occlusion to read, the weak base-height cue alone.
+    beside = thing(300, 200, 370, 260)
+    assert relation_score(Relation.BEHIND, can, [beside]) < 0.5

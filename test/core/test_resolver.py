@@ -288,6 +288,25 @@ def test_size_with_a_single_candidate_is_neutral() -> None:
     assert result.target.score == pytest.approx(0.8 * LONE_SIZE_SCORE)
 
 
+@pytest.mark.parametrize(
+    ('size', 'status'),
+    [
+        ('small', ResultStatus.REJECTED),
+        ('large', ResultStatus.GROUNDED),
+        ('tiny', ResultStatus.REJECTED),
+    ],
+)
+def test_a_single_candidate_is_judged_by_the_backends_own_size_attribute(
+    size: str, status: ResultStatus
+) -> None:
+    # One can, which the backend judged large: 'the small can' must not point at it.
+    can = seen('can', (100, 100, 180, 200), 0.9, small=0.05, large=0.95)
+    result = resolve(ask(QueryKind.LOCATE, ref('can', size=size)), by_phrase(can))
+    assert result.status is status
+    if status is ResultStatus.REJECTED:
+        assert 'small' in result.reason
+
+
 def test_backend_without_attributes_is_trusted_on_the_whole_phrase() -> None:
     plain = seen('red mug', (100, 200, 160, 260), 0.7)
     result = resolve(ask(QueryKind.LOCATE, ref('red mug', colour='red')), by_phrase(plain))
