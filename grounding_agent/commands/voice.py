@@ -119,9 +119,7 @@ def _decode_file(args: argparse.Namespace) -> int:
     from grounding_agent.voice.listener import CommandListener, VoicePipeline
 
     samples, rate = read_wav(args.wav)
-    listener = CommandListener(_config(args))
-    pipeline = VoicePipeline(listener, rate)
-    heard = pipeline.feed(samples) + pipeline.flush()
+    heard = VoicePipeline.hear_recording(CommandListener(_config(args)), samples, rate)
     commands = []
     for one in heard:
         _report(one, args.json)

@@ -33,12 +33,12 @@ from grounding_agent.core.errors import ConfigError, GroundingError
 from grounding_agent.ros.params import ParamSpec
 from grounding_agent.voice.audio import SAMPLE_FORMATS, AudioFormat, FloatAudio, decode_pcm
 from grounding_agent.voice.errors import AudioFormatError, VoiceError
+from grounding_agent.voice.grammar import default_objects
 from grounding_agent.voice.listener import (
     CommandListener,
     HeardCommand,
     VoiceConfig,
     VoicePipeline,
-    default_objects,
 )
 from grounding_agent.voice.sources import MicrophoneSource, WavFileSource
 from grounding_agent.voice.vad import VadConfig
@@ -329,7 +329,7 @@ class VoiceCommandNode(Node):
         else:
             self.get_logger().info(f"heard '{heard.text}', not sent: {heard.reason}")
 
-    def _on_set_parameters(self, parameters: list[Parameter]) -> SetParametersResult:
+    def _on_set_parameters(self, parameters: list[Parameter[Any]]) -> SetParametersResult:
         for parameter in parameters:
             if parameter.name == 'confidence_threshold' and self.listener is not None:
                 config = self.listener.config.model_copy(

@@ -116,12 +116,14 @@ def resample(samples: FloatAudio, from_rate: int, to_rate: int = RECOGNIZER_RATE
     from scipy.signal import resample_poly
 
     ratio = Fraction(to_rate, from_rate)
-    return resample_poly(samples, ratio.numerator, ratio.denominator).astype(np.float32)
+    resampled = resample_poly(samples, ratio.numerator, ratio.denominator)
+    return np.asarray(resampled, dtype=np.float32)
 
 
 def to_int16(samples: FloatAudio) -> npt.NDArray[np.int16]:
     """-1..1 float audio -> 16-bit samples (clipped, rounded)."""
-    return np.clip(np.rint(samples * 32768.0), -32768, 32767).astype(np.int16)
+    clipped = np.clip(np.rint(samples * 32768.0), -32768, 32767)
+    return np.asarray(clipped, dtype=np.int16)
 
 
 def read_wav(source: str | Path | bytes) -> tuple[FloatAudio, int]:

@@ -35,6 +35,7 @@ __all__ = [
     'SlotFill',
     'Token',
     'build_command_grammar',
+    'default_objects',
     'normalize_text',
     'plural_of',
 ]
@@ -58,6 +59,11 @@ _WORD_RE = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
 _VOWEL_PHONES = frozenset(
     {'AA', 'AE', 'AH', 'AO', 'AW', 'AY', 'EH', 'ER', 'EY', 'IH', 'IY', 'OW', 'OY', 'UH', 'UW'}
 )
+
+
+def default_objects() -> tuple[str, ...]:
+    """The object names offered when none are configured: shape nouns + household objects."""
+    return tuple(dict.fromkeys([*vocabulary.SHAPE_NOUNS, *DEFAULT_OBJECTS]))
 
 
 def normalize_text(text: str) -> str:
@@ -374,11 +380,7 @@ def build_command_grammar(
     """
     tables = vocabulary.vocabulary_words()
     object_names = [
-        o
-        for o in dict.fromkeys(
-            normalize_text(o) for o in objects or [*tables['shapes'], *DEFAULT_OBJECTS]
-        )
-        if o
+        o for o in dict.fromkeys(map(normalize_text, objects or default_objects())) if o
     ]
     if not object_names:
         raise VoiceConfigError('the speech grammar needs at least one object name')
@@ -465,7 +467,7 @@ def build_command_grammar(
     commands: list[Expr] = [_seq(ref('verb'), ref('target'))]
     if has('objects'):
         rules['plural_target'] = _seq(*adjectives, ref('objects'))
-        plural_clause = [ref('plural_target'), Opt(ref('relation_clause'))]
+        plural_clause: list[Expr] = [ref('plural_target'), Opt(ref('relation_clause'))]
         commands.extend(_seq(verb, 'the', *plural_clause) for verb in plural_verbs)
         if _opens('how many', QueryKind.COUNT):
             commands.append(

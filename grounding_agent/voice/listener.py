@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Literal
@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from grounding_agent.core.errors import CommandError
 from grounding_agent.voice.audio import RECOGNIZER_RATE, FloatAudio, resample, to_int16
 from grounding_agent.voice.errors import VoiceConfigError
-from grounding_agent.voice.grammar import DEFAULT_OBJECTS, CommandGrammar, normalize_text
+from grounding_agent.voice.grammar import CommandGrammar, default_objects, normalize_text
 from grounding_agent.voice.recognizer import Recognition, Recognizer
 from grounding_agent.voice.vad import EnergyVad, Utterance, VadConfig
 
@@ -34,6 +34,8 @@ __all__ = [
     'HeardCommand',
     'VoiceConfig',
     'VoicePipeline',
+    'build_grammar',
+    'build_recognizer',
     'command_meaning',
     'strip_wake_word',
 ]
@@ -80,9 +82,6 @@ class VoiceConfig(BaseModel):
             return cls.model_validate(values)
         except ValidationError as exc:
             raise VoiceConfigError(f'invalid voice configuration: {exc}') from exc
-
-    def object_names(self) -> tuple[str, ...]:
-        return self.objects
 
 
 @dataclass(frozen=True)
@@ -187,14 +186,21 @@ class CommandListener:
 
     def judge(self, recognition: Recognition) -> HeardCommand:
         text = recognition.text
-        timing = {
-            'engine': recognition.engine,
-            'audio_s': recognition.audio_s,
-            'decode_s': recognition.decode_s,
-        }
+
+        def verdict(command: str, confidence: float, reason: str) -> HeardCommand:
+            return HeardCommand(
+                text,
+                command,
+                confidence,
+                not reason,
+                reason,
+                engine=recognition.engine,
+                audio_s=recognition.audio_s,
+                decode_s=recognition.decode_s,
+            )
 
         def refuse(reason: str, command: str = '', confidence: float = 0.0) -> HeardCommand:
-            return HeardCommand(text, command, confidence, False, reason, **timing)
+            return verdict(command, confidence, reason)
 
         if not text:
             return refuse('nothing recognised')
@@ -219,7 +225,7 @@ class CommandListener:
                 command,
                 confidence,
             )
-        return HeardCommand(text, command, confidence, True, '', **timing)
+        return verdict(command, confidence, '')
 
     def _free_form_problem(self, command: str, meaning: Hashable) -> str | None:
         """Free-form text is held to more than parsing: the parser reads almost any noun
@@ -302,6 +308,14 @@ class VoicePipeline:
     def flush(self) -> list[HeardCommand]:
         return [self._hear(u) for u in self.vad.flush()]
 
+    @classmethod
+    def hear_recording(
+        cls, listener: CommandListener, samples: FloatAudio, sample_rate: int
+    ) -> list[HeardCommand]:
+        """Every utterance of a whole recording (a WAV file), judged."""
+        pipeline = cls(listener, sample_rate)
+        return pipeline.feed(samples) + pipeline.flush()
+
     def _hear(self, utterance: Utterance) -> HeardCommand:
         self.utterances += 1
         if utterance.cut:
@@ -318,10 +332,3 @@ class VoicePipeline:
         return self.listener.hear(
             utterance.samples, utterance.sample_rate, start_s=utterance.start_s
         )
-
-
-def default_objects() -> Sequence[str]:
-    """The object names the grammar offers when none are configured."""
-    from grounding_agent.core.vocabulary import SHAPE_NOUNS
-
-    return tuple(dict.fromkeys([*SHAPE_NOUNS, *DEFAULT_OBJECTS]))

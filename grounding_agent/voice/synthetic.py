@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from grounding_agent.voice.errors import AudioSourceError
 
-__all__ = ['SPOKEN_COMMANDS', 'espeak_available', 'synthesize']
+__all__ = ['SPOKEN_COMMANDS', 'espeak_available', 'synthesize', 'synthesize_all']
 
 SPOKEN_COMMANDS: tuple[str, ...] = (
     'pick up the red mug',
@@ -82,3 +84,22 @@ def synthesize(text: str, path: str | Path, *, voice: str = 'en-us', speed: int 
             f'espeak-ng failed for voice {voice!r}: {detail.decode(errors="replace").strip()}'
         ) from exc
     return target
+
+
+def synthesize_all(
+    texts: Sequence[str], directory: str | Path, *, voices: Sequence[str], speeds: Sequence[int]
+) -> dict[tuple[str, int, str], Path]:
+    """Speak every text in every voice at every speed: (voice, speed, text) -> WAV path.
+
+    Two espeak-ng processes at a time; files are named by position, so any text is safe.
+    """
+    folder = Path(directory)
+    jobs = [(v, s, i, t) for v in voices for s in speeds for i, t in enumerate(texts)]
+
+    def speak(job: tuple[str, int, int, str]) -> Path:
+        voice, speed, index, text = job
+        return synthesize(text, folder / f'{voice}_{speed}_{index}.wav', voice=voice, speed=speed)
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        paths = list(pool.map(speak, jobs))
+    return {(v, s, t): path for (v, s, _, t), path in zip(jobs, paths)}

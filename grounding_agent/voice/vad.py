@@ -90,7 +90,11 @@ class EnergyVad:
         self.config = config or VadConfig()
         self.sample_rate = sample_rate
         self._frame = max(1, sample_rate * self.config.frame_ms // 1000)
-        frames = lambda ms: max(1, math.ceil(ms / self.config.frame_ms))  # noqa: E731
+        frame_ms = self.config.frame_ms
+
+        def frames(ms: int) -> int:
+            return max(1, math.ceil(ms / frame_ms))
+
         self._onset = frames(self.config.onset_ms)
         self._hangover = frames(self.config.hangover_ms)
         self._min_speech = math.ceil(self.config.min_utterance_ms / self.config.frame_ms)

@@ -41,7 +41,9 @@ def test_bad_wav_is_a_clear_error(
     assert message in capsys.readouterr().err
 
 
-def test_silence_prints_an_empty_last_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_silence_prints_an_empty_last_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     write_wav(tmp_path / 'quiet.wav', np.zeros(16000, np.float32), 16000)
     assert main(['voice', '--wav', str(tmp_path / 'quiet.wav')]) == 1
     out, err = capsys.readouterr()

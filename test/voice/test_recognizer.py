@@ -33,7 +33,7 @@ def test_whisper_needs_an_existing_model_directory(model_dir: str, message: str)
 
 
 def test_whisper_directory_must_hold_a_model(tmp_path: Path) -> None:
-    with pytest.raises(VoiceConfigError, match='no model.bin'):
+    with pytest.raises(VoiceConfigError, match=r'no model\.bin'):
         FasterWhisperRecognizer(tmp_path)
 
 

@@ -9,7 +9,6 @@ Klatt synthesiser: pocketsphinx's model is US English (British voices: see docs/
 from __future__ import annotations
 
 import shutil
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,7 +23,7 @@ from grounding_agent.voice.listener import (
     command_meaning,
 )
 from grounding_agent.voice.recognizer import PocketsphinxRecognizer
-from grounding_agent.voice.synthetic import SPOKEN_COMMANDS, synthesize
+from grounding_agent.voice.synthetic import SPOKEN_COMMANDS, synthesize, synthesize_all
 
 pytestmark = [
     pytest.mark.voice,
@@ -53,27 +52,12 @@ def decoded(
     tmp_path_factory: pytest.TempPathFactory, recognizer: PocketsphinxRecognizer
 ) -> list[Decoded]:
     directory = tmp_path_factory.mktemp('spoken')
-    jobs = [
-        (voice, speed, index, text)
-        for voice in VOICES
-        for speed in SPEEDS
-        for index, text in enumerate(SPOKEN_COMMANDS)
-    ]
-
-    def speak(job: tuple[str, int, int, str]) -> Path:
-        voice, speed, index, text = job
-        return synthesize(
-            text, directory / f'{voice}_{speed}_{index}.wav', voice=voice, speed=speed
-        )
-
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        paths = list(pool.map(speak, jobs))
+    wavs = synthesize_all(SPOKEN_COMMANDS, directory, voices=VOICES, speeds=SPEEDS)
     listener = CommandListener(VoiceConfig(), recognizer=recognizer)
     results = []
-    for (voice, speed, _, text), path in zip(jobs, paths):
-        samples, rate = read_wav(path)
-        pipeline = VoicePipeline(listener, rate)
-        results.append(Decoded(voice, speed, text, pipeline.feed(samples) + pipeline.flush()))
+    for (voice, speed, text), path in wavs.items():
+        heard = VoicePipeline.hear_recording(listener, *read_wav(path))
+        results.append(Decoded(voice, speed, text, heard))
     return results
 
 
