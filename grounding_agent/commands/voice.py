@@ -54,9 +54,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         'reason) before the final command line',
     )
     parser.add_argument(
-        'ros_args',
+        '--ros-args',
+        dest='ros_args',
         nargs=argparse.REMAINDER,
-        help='arguments for the ROS node (e.g. --ros-args -p source:=topic)',
+        default=None,
+        help='everything after it goes to the ROS node (e.g. --ros-args -p source:=topic)',
     )
 
 
@@ -101,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     from grounding_agent.ros.voice_command import main as node_main
 
-    ros_args = [a for a in args.ros_args if a != '--']
+    ros_args = ['--ros-args', *args.ros_args] if args.ros_args is not None else []
     return node_main(['voice_command', *ros_args])
 
 

@@ -69,3 +69,11 @@ def test_listen_without_a_sound_system_says_what_is_missing(
 ) -> None:
     assert main(['voice', '--listen']) == 2
     assert 'PortAudio' in capsys.readouterr().err
+
+
+def test_ros_arguments_are_passed_to_the_node() -> None:
+    from grounding_agent.cli import build_parser
+
+    args = build_parser().parse_args(['voice', '--ros-args', '-p', 'source:=topic'])
+    assert args.ros_args == ['-p', 'source:=topic']
+    assert build_parser().parse_args(['voice']).ros_args is None
