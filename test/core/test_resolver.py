@@ -143,9 +143,9 @@ LOCATE_CASES = [
     (
         'too weak to accept',
         ref('cup'),
-        by_phrase(seen('cup', (10, 10, 50, 50), 0.2)),
+        by_phrase(seen('cup', (10, 10, 50, 50), 0.1)),
         ResultStatus.REJECTED,
-        'best cup scores 0.20 (detector 0.20), below the acceptance threshold 0.25',
+        'best cup scores 0.10 (detector 0.10), below the acceptance threshold 0.15',
     ),
     (
         'ordinal beyond the count',

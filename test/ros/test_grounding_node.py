@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from grounding_agent.core.config import ResolverConfig
 from grounding_agent.core.result import GroundingResult, ResultStatus
 from grounding_agent.core.types import Box, Stamp
 
@@ -227,7 +228,8 @@ def test_standing_query_follows_parameter_changes(ros: RosHarness) -> None:
     refused = client.set_parameters([Parameter('resolver.accept_threshold', value=2.0)])
     assert wait_for(refused.done)
     assert not refused.result().results[0].successful
-    assert node.get_parameter('resolver.accept_threshold').value == 0.25
+    default = ResolverConfig().accept_threshold
+    assert node.get_parameter('resolver.accept_threshold').value == default
 
 
 def test_an_unparseable_standing_query_is_refused_with_the_reason(ros: RosHarness) -> None:
