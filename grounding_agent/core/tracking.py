@@ -196,7 +196,18 @@ class PhraseTracker:
                 tracklet = _spawned_from(spawned, detection.box)
             stable = self._stable_id(tracklet) if tracklet is not None else None
             if stable is None:
-                stable = self._reidentify(detection, exclude=seen)
+                stable, coasting = self._reidentify(detection, exclude=seen)
+                if coasting is not None:
+                    # Appearance re-associates a track ByteTrack's IoU step missed (it moved
+                    # further than its box between answers): feed the detection to that
+                    # track's own filter, so its motion estimate carries on, and drop the
+                    # tracklet ByteTrack has just started for it.
+                    coasting.update(np.asarray(detection.box.to_list(), dtype=np.float64))
+                    if tracklet is not None:
+                        self._tracker.tracks = [
+                            t for t in self._tracker.tracks if t is not tracklet
+                        ]
+                    tracklet = coasting
                 if stable is None and tracklet is None:
                     continue  # a weak detection ByteTrack did not start a track for
                 stable = stable or self._new_id()
@@ -248,11 +259,14 @@ class PhraseTracker:
             True,
         )
 
-    def _reidentify(self, detection: Detection, *, exclude: set[str]) -> str | None:
-        """The identity a newly seen object most likely had: a dropped track, or one still
-        coasting unseen (an object that came back somewhere its motion model did not expect),
-        whose appearance matches by at least `reid_threshold`. Taking over a coasting identity
-        removes that track's stale tracklet, so the id never exists twice."""
+    def _reidentify(self, detection: Detection, *, exclude: set[str]) -> tuple[str | None, Any]:
+        """The identity a newly seen object most likely had, and that identity's tracklet when
+        it is still coasting (None for a dropped track).
+
+        Candidates are dropped tracks and tracks still coasting unseen (an object that came
+        back somewhere its motion model did not expect, or moved further than its own box
+        between two answers), whose appearance matches by at least `reid_threshold`.
+        """
         candidates = {stable: embedding for stable, (embedding, _seen) in self._retired.items()}
         candidates.update(
             (stable, track.embedding)
@@ -266,12 +280,12 @@ class PhraseTracker:
             sim = cosine_similarity(detection.embedding, embedding)
             if sim >= best_sim:
                 best, best_sim = stable, sim
-        if best is not None and best in self._tracks:
-            stale = [key for key, (_t, stable) in self._stable_of.items() if stable == best]
-            for key in stale:
-                tracklet, _stable = self._stable_of.pop(key)
-                self._tracker.tracks = [t for t in self._tracker.tracks if t is not tracklet]
-        return best
+        if best is None or best not in self._tracks:
+            return best, None
+        coasting = next(
+            (tracklet for tracklet, stable in self._stable_of.values() if stable == best), None
+        )
+        return best, coasting
 
     def _new_id(self) -> str:
         return str(next(self._ids))
