@@ -54,6 +54,27 @@ def thumbnail(image: npt.NDArray[np.uint8], size: int = 32) -> npt.NDArray[np.ui
     return thumb
 
 
+def _promote_target(
+    detections: list[Detection], result: GroundingResult, confidence: float
+) -> list[Detection]:
+    """The detection the resolver grounded, scored at least `confidence` for the tracker.
+
+    ByteTrack starts tracks only from detections above its first-stage threshold; a target the
+    resolver accepted on a weak detector score (a look-alike the backend half recognises) must
+    still be trackable, or the standing grounding could never lock on to it.
+    """
+    if result.target is None or result.status not in (
+        ResultStatus.GROUNDED,
+        ResultStatus.ANSWERED,
+    ):
+        return detections
+    box = result.target.to_box()
+    best = max(detections, key=lambda d: d.box.iou(box), default=None)
+    if best is None or best.box.iou(box) < _LOCK_MIN_IOU or best.score >= confidence:
+        return detections
+    return [d.with_updates(score=confidence) if d is best else d for d in detections]
+
+
 class StandingGrounding:
     """One standing query, its tracker, its locked target and its state."""
 
@@ -140,7 +161,11 @@ class StandingGrounding:
                 result.model_copy(update={'track_state': self.state}), update.state_changed
             )
         self._template = result
-        own = [d for d in detections if d.phrase == self.phrase]
+        own = _promote_target(
+            [d for d in detections if d.phrase == self.phrase],
+            result,
+            self.config.high_confidence,
+        )
         tracks = self._tracks.update(own, now_s, phrases=[self.phrase])
         if (
             result.status in (ResultStatus.GROUNDED, ResultStatus.ANSWERED)

@@ -161,3 +161,20 @@ def test_a_newly_locked_object_is_looked_at_again_at_once() -> None:
     moved = _box(104)
     standing.on_model_result(_grounded(moved), [_detection(moved)], 0.1)
     assert not standing.needs_model(0.15)  # two sightings, confident, fresh
+
+
+def test_a_target_grounded_on_a_weak_detection_is_still_tracked() -> None:
+    # The resolver accepted a box the detector scored only 0.2 (below ByteTrack's first stage).
+    standing = StandingGrounding(QUERY)
+    box = _box(100)
+    weak = Detection(box=box, phrase=PHRASE, score=0.2)
+    grounded = GroundingResult(
+        kind='track',
+        status=ResultStatus.GROUNDED,
+        reason='red cube (0.20)',
+        target=TargetModel(phrase=PHRASE, box=box.to_list(), score=0.2),
+    )
+    update = standing.on_model_result(grounded, [weak], 0.0)
+    assert update.result.track_state is TrackState.TRACKING
+    assert update.result.target is not None
+    assert update.result.target.track_id is not None
