@@ -13,19 +13,16 @@ rate, and memory stays at one frame per camera.
 
 from __future__ import annotations
 
-import sys
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
 
-import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.exceptions import ParameterException
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.parameter import Parameter
 from rclpy.qos import (
@@ -69,6 +66,7 @@ from grounding_agent.ros.params import (
     camera_parameters,
     settings_from_values,
 )
+from grounding_agent.ros.spin import spin_node
 from grounding_agent.ros.worker import (
     CameraFeed,
     CapturedImage,
@@ -587,25 +585,15 @@ def _captured(rgb: Any, header: Header) -> CapturedImage:
 
 def main(args: Sequence[str] | None = None) -> int:
     """Entry point of `ros2 run grounding_agent grounding_node` and `grounding-agent node`."""
-    rclpy.init(args=list(args) if args is not None else None)
-    node: GroundingNode | None = None
-    try:
-        node = GroundingNode()
-        # Four threads: cameras, commands, parameter/lifecycle services and diagnostics can all
-        # be served while another callback runs; inference has its own thread.
-        executor = MultiThreadedExecutor(num_threads=4)
-        executor.add_node(node)
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    except (ConfigError, ParameterException) as exc:
-        print(f'grounding_node: invalid parameters: {exc}', file=sys.stderr)
-        return 2
-    finally:
-        if node is not None:
-            node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    # Four threads: cameras, commands, parameter/lifecycle services and diagnostics can all be
+    # served while another callback runs; inference has its own thread.
+    return spin_node(
+        'grounding_node: invalid parameters',
+        GroundingNode,
+        args,
+        threads=4,
+        config_errors=(ConfigError, ParameterException),
+    )
 
 
 if __name__ == '__main__':

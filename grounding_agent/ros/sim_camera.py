@@ -16,17 +16,14 @@ on). With `publish_clock` the node is the simulation's clock: it publishes /cloc
 
 from __future__ import annotations
 
-import sys
 import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import rclpy
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.clock import Clock
 from rclpy.exceptions import ParameterException
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
@@ -41,6 +38,7 @@ from grounding_agent.core.types import CameraIntrinsics, Stamp
 from grounding_agent.demo.truth import truth_json
 from grounding_agent.ros.image_conversion import header_with, image_msg_from_array
 from grounding_agent.ros.params import ParamSpec
+from grounding_agent.ros.spin import spin_node
 from grounding_agent.sim.scene import SceneSpec, generate_scene
 from grounding_agent.sim.world import SimWorld
 
@@ -294,24 +292,14 @@ class SimCameraNode(Node):
 
 def main(args: Sequence[str] | None = None) -> int:
     """Entry point of `ros2 run grounding_agent sim_camera` and `grounding-agent sim`."""
-    rclpy.init(args=list(args) if args is not None else None)
-    node: SimCameraNode | None = None
-    try:
-        node = SimCameraNode()
-        # Two threads: the render timer (its own group) and parameter services.
-        executor = MultiThreadedExecutor(num_threads=2)
-        executor.add_node(node)
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    except (ConfigError, ParameterException) as exc:
-        print(f'sim_camera: invalid parameters: {exc}', file=sys.stderr)
-        return 2
-    finally:
-        if node is not None:
-            node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    # Two threads: the render timer (its own group) and parameter services.
+    return spin_node(
+        'sim_camera: invalid parameters',
+        SimCameraNode,
+        args,
+        threads=2,
+        config_errors=(ConfigError, ParameterException),
+    )
 
 
 if __name__ == '__main__':

@@ -15,15 +15,12 @@ So decoding never blocks the executor, and a full queue drops the oldest audio (
 from __future__ import annotations
 
 import queue
-import sys
 import threading
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-import rclpy
 from rcl_interfaces.msg import SetParametersResult
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
@@ -31,6 +28,7 @@ from std_msgs.msg import Int16MultiArray, String, UInt8MultiArray
 
 from grounding_agent.core.errors import ConfigError, GroundingError
 from grounding_agent.ros.params import ParamSpec
+from grounding_agent.ros.spin import spin_node
 from grounding_agent.voice.audio import SAMPLE_FORMATS, AudioFormat, FloatAudio, decode_pcm
 from grounding_agent.voice.errors import AudioFormatError, VoiceError
 from grounding_agent.voice.grammar import default_objects
@@ -357,24 +355,10 @@ _STOP: Any = object()
 
 def main(args: Sequence[str] | None = None) -> int:
     """Entry point of `ros2 run grounding_agent voice_command` and `grounding-agent voice`."""
-    rclpy.init(args=list(args) if args is not None else None)
-    node: VoiceCommandNode | None = None
-    try:
-        node = VoiceCommandNode()
-        # Two threads: the audio subscription and parameter services; decoding has its own.
-        executor = MultiThreadedExecutor(num_threads=2)
-        executor.add_node(node)
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    except (ConfigError, VoiceError) as exc:
-        print(f'voice_command: {exc}', file=sys.stderr)
-        return 2
-    finally:
-        if node is not None:
-            node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    # Two threads: the audio subscription and parameter services; decoding has its own.
+    return spin_node(
+        'voice_command', VoiceCommandNode, args, threads=2, config_errors=(ConfigError, VoiceError)
+    )
 
 
 if __name__ == '__main__':
