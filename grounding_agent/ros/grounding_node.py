@@ -74,6 +74,7 @@ from grounding_agent.ros.worker import (
     StandingQuery,
     WorkerSettings,
     command_request,
+    is_track_command,
 )
 
 __all__ = ['GroundingNode', 'main']
@@ -474,6 +475,18 @@ class GroundingNode(LifecycleNode):
             self._answer_now(request)
             return
         worker = self._worker
+        if worker is not None and is_track_command(request.text):
+            # A track command is a standing grounding: it becomes the node's `query` (visible
+            # with `ros2 param get`), followed frame after frame; the command itself still gets
+            # its one answer below.
+            outcome = self.set_parameters_atomically(
+                [
+                    Parameter('query', value=request.text),
+                    Parameter('query_camera', value=request.camera),
+                ]
+            )
+            if not outcome.successful:
+                self.get_logger().warning(f'track command not kept running: {outcome.reason}')
         if worker is None:
             self._answer_now(request.error('the node is not active'))
         elif not worker.submit(request):

@@ -38,7 +38,7 @@ from grounding_agent.core.result import (
 from grounding_agent.core.stamp_matching import CameraSync
 from grounding_agent.core.standing import StandingGrounding
 from grounding_agent.core.tracking import TrackerConfig
-from grounding_agent.core.types import Frame, Query, Stamp
+from grounding_agent.core.types import Frame, Query, QueryKind, Stamp
 
 __all__ = [
     'STANDING_REQUEST_ID',
@@ -50,6 +50,7 @@ __all__ = [
     'StandingQuery',
     'WorkerSettings',
     'command_request',
+    'is_track_command',
 ]
 
 _log = logging.getLogger(__name__)
@@ -225,6 +226,18 @@ def command_request(
             camera=camera,
         )
     return CommandRequest(text=text, camera=camera, request_id=request_id, received_s=received_s)
+
+
+def is_track_command(text: str, *, parser: Callable[[str], Query] | None = None) -> bool:
+    """Whether a command asks for a standing grounding ('track the red cube', 'follow ...')."""
+    if parser is None:
+        from grounding_agent.core.parser import parse_command
+
+        parser = parse_command
+    try:
+        return parser(text).kind is QueryKind.TRACK
+    except CommandError:
+        return False  # answered as an error by the worker, like any other bad command
 
 
 class StandingQuery:

@@ -430,3 +430,36 @@ def test_end_to_end_with_color_shape_on_a_generated_scene(ros: RosHarness) -> No
     assert plain.target is not None
     assert plain.target.to_box().iou(RED_BOX) > 0.8
     print('example answers:', plain.to_json(), left.to_json(), sep='\n')
+
+
+def test_a_track_command_becomes_the_standing_query(ros: RosHarness) -> None:
+    script_red_cube()
+    node, peer = started(ros)
+    frames = 0
+
+    def feed_until(predicate: Any) -> bool:
+        nonlocal frames
+        for _ in range(100):
+            frames += 1
+            peer.send_image(scene_image(), stamp=Stamp(sec=frames))
+            if wait_for(predicate, timeout=0.2):
+                return True
+        return False
+
+    peer.send_command(command('track the red cube', 'trk'))
+    # the command gets its one answer, with its request id ...
+    assert feed_until(lambda: any(r.request_id == 'trk' for r in peer.received()))
+    (answer,) = [r for r in peer.received() if r.request_id == 'trk']
+    assert answer.status is ResultStatus.GROUNDED
+    # ... and keeps running as the node's standing query, followed frame after frame
+    assert node.get_parameter('query').value == 'track the red cube'
+
+    def standing() -> list[GroundingResult]:
+        return [r for r in peer.received() if r.request_id == 'standing']
+
+    assert feed_until(lambda: len(standing()) >= 3)
+    assert {r.command for r in standing()} == {'track the red cube'}
+    tracked = [r for r in standing() if r.target is not None]
+    assert tracked
+    assert tracked[-1].target.box == RED_BOX.to_list()
+    assert tracked[-1].target.track_id is not None

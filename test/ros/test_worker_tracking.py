@@ -139,3 +139,20 @@ def test_a_vanished_object_is_occluded_then_lost() -> None:
     lost = rig.published[-1]
     assert lost.status is ResultStatus.REJECTED
     assert lost.target is None
+
+
+@pytest.mark.parametrize(
+    ('text', 'expected'),
+    [
+        ('track the red cube', True),
+        ('follow the person in the red shirt', True),
+        ('keep track of the blue ball', True),
+        ('find the red cube', False),
+        ('how many cubes are there?', False),
+        ('', False),  # not a command at all: answered as an error, never kept running
+    ],
+)
+def test_which_commands_become_standing_groundings(text: str, expected: bool) -> None:
+    from grounding_agent.ros.worker import is_track_command
+
+    assert is_track_command(text) is expected
