@@ -26,6 +26,22 @@ pytestmark = pytest.mark.ros
 RED_BOX = Box(40, 80, 100, 140)
 
 
+class ImageFeeder:
+    """Sends scene images with increasing stamps until a predicate on the answers holds."""
+
+    def __init__(self, peer: Any) -> None:
+        self.peer = peer
+        self.frames = 0
+
+    def __call__(self, predicate: Any) -> bool:
+        for _ in range(100):
+            self.frames += 1
+            self.peer.send_image(scene_image(), stamp=Stamp(sec=self.frames))
+            if wait_for(predicate, timeout=0.2):
+                return True
+        return False
+
+
 def script_red_cube() -> None:
     """Script the test backend to find the target phrase of 'find the red cube' at RED_BOX."""
     from grounding_agent.core.parser import parse_command
@@ -200,19 +216,10 @@ def test_standing_query_follows_parameter_changes(ros: RosHarness) -> None:
         return future.result().results[0]
 
     assert set_query('find the red cube').successful
-    frames = 0
+    feed_until = ImageFeeder(peer)
 
     def standing(text: str) -> list[GroundingResult]:
         return [r for r in peer.received() if r.request_id == 'standing' and r.command == text]
-
-    def feed_until(predicate: Any) -> bool:
-        nonlocal frames
-        for _ in range(100):
-            frames += 1
-            peer.send_image(scene_image(), stamp=Stamp(sec=frames))
-            if wait_for(predicate, timeout=0.2):
-                return True
-        return False
 
     assert feed_until(lambda: len(standing('find the red cube')) >= 2)
     first = standing('find the red cube')[0]
@@ -435,16 +442,7 @@ def test_end_to_end_with_color_shape_on_a_generated_scene(ros: RosHarness) -> No
 def test_a_track_command_becomes_the_standing_query(ros: RosHarness) -> None:
     script_red_cube()
     node, peer = started(ros)
-    frames = 0
-
-    def feed_until(predicate: Any) -> bool:
-        nonlocal frames
-        for _ in range(100):
-            frames += 1
-            peer.send_image(scene_image(), stamp=Stamp(sec=frames))
-            if wait_for(predicate, timeout=0.2):
-                return True
-        return False
+    feed_until = ImageFeeder(peer)
 
     peer.send_command(command('track the red cube', 'trk'))
     # the command gets its one answer, with its request id ...
