@@ -66,7 +66,7 @@ demo: install
 lint: install
 	$(BIN)/ruff check grounding_agent test bench launch setup.py
 	$(BIN)/ruff format --check grounding_agent test bench launch setup.py
-	$(BIN)/mypy grounding_agent/core
+	$(BIN)/mypy grounding_agent/core grounding_agent/voice
 	$(BIN)/codespell grounding_agent test bench launch config docs README.md
 
 format: install

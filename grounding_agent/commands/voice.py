@@ -36,6 +36,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--wake-word', default='', help="e.g. 'robot'; '' = none")
     parser.add_argument('--confidence-threshold', type=float, default=0.9)
     parser.add_argument(
+        '--speed-views',
+        default='0.95,1.05',
+        help="playback speeds at which the n-best sentences are re-ranked ('' = off)",
+    )
+    parser.add_argument(
         '--free-form', action='store_true', help='fall back to the general en-us language model'
     )
     parser.add_argument(
@@ -71,6 +76,7 @@ def _config(args: argparse.Namespace):  # type: ignore[no-untyped-def]
             'wake_word': args.wake_word,
             'confidence_threshold': args.confidence_threshold,
             'free_form': args.free_form,
+            'speed_views': args.speed_views,
             'recognizer': args.recognizer,
             'whisper_model_dir': args.whisper_model_dir,
         }

@@ -69,6 +69,13 @@ VOICE_PARAMETERS: tuple[ParamSpec, ...] = (
         max_value=1.0,
     ),
     ParamSpec(
+        'speed_views',
+        '0.95, 1.05',
+        'playback speeds at which the n-best sentences are re-ranked; the confidence is '
+        "averaged over them ('' = off)",
+        True,
+    ),
+    ParamSpec(
         'free_form_fallback',
         False,
         'decode again with the general en-us language model '
@@ -153,6 +160,7 @@ def voice_config_from_values(values: dict[str, Any]) -> VoiceConfig:
             'wake_word': values['wake_word'],
             'confidence_threshold': values['confidence_threshold'],
             'free_form': values['free_form_fallback'],
+            'speed_views': values['speed_views'],
             'whisper_model_dir': values['whisper_model_dir'],
             'vad': {
                 'threshold_db': values['vad.threshold_db'],

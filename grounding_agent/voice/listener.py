@@ -6,7 +6,8 @@ a grammar decode returned a complete sentence of the grammar (the decoder can st
 the command parser accepts it; and the confidence reaches the threshold. The confidence is the
 posterior share of the recogniser's hypotheses that mean the same command as the best one
 (same parsed query), so two wordings of one command do not count against each other, while a
-close runner-up that means something else does.
+close runner-up that means something else does; when the recogniser re-ranked its hypotheses on
+other renderings of the utterance (speed views), the share is averaged over all of them.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from grounding_agent.core.errors import CommandError
 from grounding_agent.voice.audio import RECOGNIZER_RATE, FloatAudio, resample, to_int16
 from grounding_agent.voice.errors import VoiceConfigError
 from grounding_agent.voice.grammar import CommandGrammar, default_objects, normalize_text
-from grounding_agent.voice.recognizer import Recognition, Recognizer
+from grounding_agent.voice.recognizer import Hypothesis, Recognition, Recognizer
 from grounding_agent.voice.vad import EnergyVad, Utterance, VadConfig
 
 __all__ = [
@@ -53,6 +54,8 @@ class VoiceConfig(BaseModel):
     raising it trades more "say it again" for fewer wrong commands. `free_form`: when the grammar
     decode gives no command, decode again with the general en-us language model (slow, and on
     synthetic voices most words come out wrong; its text still has to parse and be confident).
+    `speed_views`: playback speeds at which pocketsphinx re-ranks its n-best sentences; the
+    confidence is averaged over them (`()` = off; see `PocketsphinxRecognizer`).
     """
 
     model_config = ConfigDict(frozen=True, extra='forbid')
@@ -64,6 +67,7 @@ class VoiceConfig(BaseModel):
     free_form: bool = False
     dither: float = Field(default=100.0, ge=0.0, le=3000.0)
     score_scale: float = Field(default=50.0, gt=0.0, le=10_000.0)
+    speed_views: tuple[float, ...] = (0.95, 1.05)
     whisper_model_dir: str = ''
     whisper_device: str = 'cpu'
     whisper_compute_type: str = 'int8'
@@ -75,6 +79,17 @@ class VoiceConfig(BaseModel):
         if isinstance(value, str):  # 'mug, cup' from a command line
             value = value.split(',')
         return tuple(o.strip() for o in value if str(o).strip())
+
+    @field_validator('speed_views', mode='before')
+    @classmethod
+    def _check_speed_views(cls, value: Any) -> Any:
+        if isinstance(value, str):  # '0.95, 1.05' from a parameter or command line; '' = off
+            value = [v for v in value.split(',') if v.strip()]
+        speeds = tuple(float(v) for v in value)
+        for speed in speeds:
+            if not 0.8 <= speed <= 1.25 or speed == 1.0:
+                raise ValueError(f'speed views must lie in 0.8..1.25 and differ from 1.0: {speed}')
+        return speeds
 
     @classmethod
     def from_mapping(cls, values: dict[str, Any]) -> VoiceConfig:
@@ -90,6 +105,8 @@ class HeardCommand:
 
     `text` is what the recogniser heard (with the wake word); `command` what is (or would be)
     sent: `text` without the wake word. `accepted` says whether it was sent; `reason` why not.
+    `alternative`, on a refusal for low confidence, is the likeliest command with another
+    meaning ('' when there is none): what to ask the operator about ("did you mean ...?").
     """
 
     text: str
@@ -101,6 +118,7 @@ class HeardCommand:
     audio_s: float = 0.0
     decode_s: float = 0.0
     start_s: float | None = None
+    alternative: str = ''
 
     def to_json(self) -> str:
         return json.dumps(
@@ -114,6 +132,7 @@ class HeardCommand:
                 'audio_s': round(self.audio_s, 3),
                 'decode_s': round(self.decode_s, 4),
                 'start_s': None if self.start_s is None else round(self.start_s, 3),
+                'alternative': self.alternative,
             }
         )
 
@@ -219,11 +238,16 @@ class CommandListener:
             return refuse(problem, command)
         confidence = self._confidence(recognition, meaning, grammar)
         if confidence < self.config.confidence_threshold:
-            return refuse(
-                f'low confidence {confidence:.2f} < {self.config.confidence_threshold:.2f}: '
-                'please say it again',
-                command,
-                confidence,
+            alternative = self._alternative(recognition, meaning, grammar)
+            return dataclasses.replace(
+                refuse(
+                    f'low confidence {confidence:.2f} < '
+                    f'{self.config.confidence_threshold:.2f}: please say it again'
+                    + (f" (or did you mean '{alternative}'?)" if alternative else ''),
+                    command,
+                    confidence,
+                ),
+                alternative=alternative,
             )
         return verdict(command, confidence, '')
 
@@ -244,17 +268,44 @@ class CommandListener:
             return f'free-form speech about "{noun}", which is not a configured object'
         return None
 
+    def _rankings(self, recognition: Recognition) -> tuple[tuple[Hypothesis, ...], ...]:
+        return (recognition.hypotheses, *recognition.views)
+
+    def _commands(
+        self, hypotheses: tuple[Hypothesis, ...], grammar: CommandGrammar | None
+    ) -> list[tuple[str, Hashable | None, float]]:
+        """(command, meaning, posterior) of each complete sentence the wake word opens."""
+        commands = []
+        for hypothesis in hypotheses:
+            if grammar is not None and not grammar.matches(hypothesis.text):
+                continue
+            command = strip_wake_word(hypothesis.text, self.config.wake_word)
+            if command:
+                commands.append((command, self._meaning(command), hypothesis.posterior))
+        return commands
+
     def _confidence(
         self, recognition: Recognition, meaning: Hashable, grammar: CommandGrammar | None
     ) -> float:
-        share = 0.0
-        for hypothesis in recognition.hypotheses:
-            if grammar is not None and not grammar.matches(hypothesis.text):
-                continue
-            alternative = strip_wake_word(hypothesis.text, self.config.wake_word)
-            if alternative is not None and self._meaning(alternative) == meaning:
-                share += hypothesis.posterior
-        return min(1.0, share)
+        """The mean, over the recognition's hypotheses and each of its views, of the
+        posterior share of complete sentences that mean `meaning`."""
+        rankings = self._rankings(recognition)
+        shares = [
+            sum(p for _, m, p in self._commands(ranking, grammar) if m == meaning)
+            for ranking in rankings
+        ]
+        return min(1.0, sum(shares) / len(shares))
+
+    def _alternative(
+        self, recognition: Recognition, meaning: Hashable, grammar: CommandGrammar | None
+    ) -> str:
+        """The likeliest command (summed over the rankings) that means something else."""
+        support: dict[str, float] = {}
+        for ranking in self._rankings(recognition):
+            for command, other, posterior in self._commands(ranking, grammar):
+                if other is not None and other != meaning:
+                    support[command] = support.get(command, 0.0) + posterior
+        return max(support, key=support.__getitem__) if support else ''
 
     def close(self) -> None:
         self.recognizer.close()
@@ -284,7 +335,10 @@ def build_recognizer(config: VoiceConfig) -> Recognizer:
             compute_type=config.whisper_compute_type,
         )
     return PocketsphinxRecognizer(
-        build_grammar(config), dither=config.dither, score_scale=config.score_scale
+        build_grammar(config),
+        dither=config.dither,
+        score_scale=config.score_scale,
+        speed_views=config.speed_views,
     )
 
 

@@ -16,8 +16,15 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from grounding_agent.voice.errors import AudioSourceError
+from grounding_agent.voice.recognizer import Int16Audio, Recognition, Recognizer
 
-__all__ = ['SPOKEN_COMMANDS', 'espeak_available', 'synthesize', 'synthesize_all']
+__all__ = [
+    'SPOKEN_COMMANDS',
+    'RecordingRecognizer',
+    'espeak_available',
+    'synthesize',
+    'synthesize_all',
+]
 
 SPOKEN_COMMANDS: tuple[str, ...] = (
     'pick up the red mug',
@@ -103,3 +110,23 @@ def synthesize_all(
     with ThreadPoolExecutor(max_workers=2) as pool:
         paths = list(pool.map(speak, jobs))
     return {(v, s, t): path for (v, s, _, t), path in zip(jobs, paths)}
+
+
+class RecordingRecognizer(Recognizer):
+    """A recogniser that keeps every recognition, so tests and benchmarks can judge the same
+    decodes again under other settings (e.g. without the speed views)."""
+
+    def __init__(self, recognizer: Recognizer) -> None:
+        self.recognizer = recognizer
+        self.name = recognizer.name
+        self.recognitions: list[Recognition] = []
+
+    def recognize(self, audio: Int16Audio) -> Recognition:
+        recognition = self.recognizer.recognize(audio)
+        self.recognitions.append(recognition)
+        return recognition
+
+    def take(self) -> list[Recognition]:
+        """The recognitions since the last call."""
+        taken, self.recognitions = self.recognitions, []
+        return taken

@@ -197,6 +197,7 @@ def test_missing_microphone_is_a_clear_error(ros: Any) -> None:
         ({'source': 'wav'}, 'needs the wav_file'),
         ({'source': 'topic', 'audio_msg_type': 'float64'}, 'audio_msg_type'),
         ({'source': 'topic', 'sample_format': 's12', 'audio_msg_type': 'uint8'}, 'sample format'),
+        ({'source': 'topic', 'speed_views': '1.0, 1.05'}, 'speed views'),
     ],
 )
 def test_bad_parameters_are_config_errors(
@@ -206,3 +207,14 @@ def test_bad_parameters_are_config_errors(
 
     with pytest.raises(ConfigError, match=message):
         _voice_node(ros, **parameters)
+
+
+def test_parameter_defaults_are_the_listener_defaults_and_documented() -> None:
+    from grounding_agent.ros.voice_command import VOICE_PARAMETERS, voice_config_from_values
+    from grounding_agent.voice.grammar import default_objects
+    from grounding_agent.voice.listener import VoiceConfig
+
+    defaults = {spec.name: spec.default for spec in VOICE_PARAMETERS}
+    assert voice_config_from_values(defaults) == VoiceConfig(objects=default_objects())
+    docs = (Path(__file__).resolve().parents[2] / 'docs' / 'voice.md').read_text(encoding='utf-8')
+    assert [spec.name for spec in VOICE_PARAMETERS if f'`{spec.name}`' not in docs] == []

@@ -81,6 +81,48 @@ def test_judge(
         assert heard.confidence >= 0.8
 
 
+def test_confidence_is_averaged_over_the_speed_views(
+    listener: CommandListener, grammar: CommandGrammar
+) -> None:
+    # Confident on the first decode, but the views prefer another meaning: refused, and the
+    # refusal names what else it may have been.
+    first = (
+        Hypothesis('follow the third tin near the table', 0.98),
+        Hypothesis('follow the person near the table', 0.02),
+    )
+    slower = (
+        Hypothesis('follow the person near the table', 0.98),
+        Hypothesis('follow the third tin near the table', 0.02),
+    )
+    faster = (Hypothesis('follow the third tin near the table', 1.0),)
+    recognition = Recognition(
+        first[0].text, first, views=(slower, faster), engine='test', grammar=grammar
+    )
+    heard = listener.judge(recognition)
+    assert not heard.accepted
+    assert heard.confidence == pytest.approx((0.98 + 0.02 + 1.0) / 3)
+    assert heard.alternative == 'follow the person near the table'
+    assert "did you mean 'follow the person near the table'" in heard.reason
+    assert json.loads(heard.to_json())['alternative'] == heard.alternative
+    # Views that agree keep the command.
+    agreeing = Recognition(
+        first[0].text, first, views=(first, faster), engine='test', grammar=grammar
+    )
+    assert listener.judge(agreeing).accepted
+    # A view in which nothing complete was heard counts as no support.
+    empty_view = Recognition(first[0].text, first, views=((), ()), engine='test', grammar=grammar)
+    assert listener.judge(empty_view).confidence == pytest.approx(0.98 / 3)
+
+
+def test_a_refusal_without_another_meaning_names_no_alternative(
+    listener: CommandListener, grammar: CommandGrammar
+) -> None:
+    heard = listener.judge(_recognition(grammar, ('find the red cup', 0.7), ('find the red', 0.3)))
+    assert not heard.accepted
+    assert heard.alternative == ''
+    assert 'did you mean' not in heard.reason
+
+
 def test_free_form_text_must_be_a_command_about_a_known_object(listener: CommandListener) -> None:
     for text, reason in [
         ('i like the cup', 'not a command the parser understands'),
@@ -128,11 +170,19 @@ def test_meaning_ignores_wording_not_content() -> None:
         {'recognizer': 'vosk'},
         {'wake': 'robot'},
         {'vad': {'hangover_ms': 1}},
+        {'speed_views': (1.0,)},
+        {'speed_views': '0.5'},
+        {'speed_views': 'fast'},
     ],
 )
 def test_bad_config_is_a_voice_config_error(values: dict[str, object]) -> None:
     with pytest.raises(VoiceConfigError):
         VoiceConfig.from_mapping(values)
+
+
+def test_speed_views_from_a_string() -> None:
+    assert VoiceConfig(speed_views='0.9, 1.1').speed_views == (0.9, 1.1)  # type: ignore[arg-type]
+    assert VoiceConfig(speed_views='').speed_views == ()  # type: ignore[arg-type]
 
 
 def test_objects_from_a_comma_separated_string() -> None:

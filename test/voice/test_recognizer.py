@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -52,7 +53,13 @@ def test_whisper_is_built_from_the_voice_config(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ('options', 'message'),
-    [({'dither': -1.0}, 'dither'), ({'score_scale': 0.0}, 'score_scale'), ({'nbest': 0}, 'nbest')],
+    [
+        ({'dither': -1.0}, 'dither'),
+        ({'score_scale': 0.0}, 'score_scale'),
+        ({'nbest': 0}, 'nbest'),
+        ({'speed_views': (1.0,)}, 'speed views'),
+        ({'speed_views': (0.5,)}, 'speed views'),
+    ],
 )
 def test_pocketsphinx_options_are_checked(
     grammar: CommandGrammar, options: dict[str, float], message: str
@@ -112,3 +119,32 @@ def test_missing_language_model_is_a_recognizer_error(grammar: CommandGrammar) -
     recognizer = PocketsphinxRecognizer(grammar, language_model='/nonexistent/en.lm.bin')
     with pytest.raises(RecognizerError, match='cannot load the language model'):
         recognizer.recognize_free_form(np.zeros(8000, np.int16))
+
+
+@pytest.mark.voice
+@pytest.mark.skipif(shutil.which('espeak-ng') is None, reason='espeak-ng is not installed')
+def test_speed_views_re_rank_the_first_decodes_sentences(
+    recognizer: PocketsphinxRecognizer, grammar: CommandGrammar, tmp_path: Path
+) -> None:
+    from grounding_agent.voice.audio import RECOGNIZER_RATE, read_wav, resample, to_int16
+    from grounding_agent.voice.synthetic import synthesize
+
+    samples, rate = read_wav(synthesize('grab the bottle next to the plate', tmp_path / 'a.wav'))
+    pcm = to_int16(resample(samples, rate, RECOGNIZER_RATE))
+    recognition = recognizer.recognize(pcm)
+    assert recognition.text
+    assert len(recognition.views) == len(recognizer.speed_views) == 2
+    sentences = {h.text for h in recognition.hypotheses}
+    for view in recognition.views:
+        assert {h.text for h in view} <= sentences
+        assert sum(h.posterior for h in view) == pytest.approx(1.0)
+    # The command grammar is searched again for the next utterance: same audio, same result.
+    again = recognizer.recognize(pcm)
+    assert (again.text, again.hypotheses, again.views) == (
+        recognition.text,
+        recognition.hypotheses,
+        recognition.views,
+    )
+    plain = PocketsphinxRecognizer(grammar, speed_views=()).recognize(pcm)
+    assert plain.views == ()
+    assert plain.hypotheses == recognition.hypotheses
