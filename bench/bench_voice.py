@@ -2,13 +2,15 @@
 
 The fixed list of spoken commands (grounding_agent/voice/synthetic.py) is synthesised with
 espeak-ng in several voices at 140 and 175 words per minute and decoded through the same
-VAD -> 16 kHz -> pocketsphinx -> checks pipeline as the voice_command node. For each voice and
-speed it reports how many commands would reach the robot exactly as said, how many with other
-words but the same meaning (same parsed query), how many WRONG (a different command: the
-failure that matters), how many were refused ("say it again"), and the real-time factor
-(decode time / audio time). Every utterance is decoded once with the confidence threshold at 0,
-so the threshold sweep is measured on the same decodes. Side by side in the same run: without
-the dither noise floor, and free-form decoding with the en-us language model (word error rate).
+VAD -> 16 kHz -> pocketsphinx (+ speed views) -> checks pipeline as the voice_command node. For
+each voice and speed it reports how many commands would reach the robot exactly as said, how
+many with other words but the same meaning (same parsed query), how many WRONG (a different
+command: the failure that matters), how many were refused ("say it again"), and the real-time
+factor (decode time / audio time). Every utterance is decoded once with the confidence threshold
+at 0, so the threshold sweep is measured on the same decodes, and so are the figures without the
+speed views (the same recognitions judged on the first decode alone). Side by side in the same
+run: the first decode's time alone, without the dither noise floor, and free-form decoding with
+the en-us language model (word error rate).
 
 Targets (acceptance voices en-us and en-us+klatt): >= 90 % exact, 0 wrong, real-time factor
 < 0.2. Writes the 'voice' section of docs/benchmarks.md.
@@ -17,6 +19,7 @@ Targets (acceptance voices en-us and en-us+klatt): >= 90 % exact, 0 wrong, real-
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import shutil
 import sys
 import tempfile
@@ -36,8 +39,8 @@ from grounding_agent.voice.listener import (
     build_grammar,
     command_meaning,
 )
-from grounding_agent.voice.recognizer import PocketsphinxRecognizer
-from grounding_agent.voice.synthetic import SPOKEN_COMMANDS, synthesize_all
+from grounding_agent.voice.recognizer import PocketsphinxRecognizer, Recognition
+from grounding_agent.voice.synthetic import SPOKEN_COMMANDS, RecordingRecognizer, synthesize_all
 
 ACCEPTANCE_VOICES = ('en-us', 'en-us+klatt')
 OTHER_VOICES = ('en', 'en-gb-x-rp', 'en-us+f3')
@@ -52,6 +55,7 @@ class Outcome:
     speed: int
     said: str
     heard: tuple[HeardCommand, ...]
+    recognitions: tuple[Recognition, ...] = ()
 
     def verdict(self, threshold: float) -> str:
         sent = [h.command for h in self.heard if h.accepted and h.confidence >= threshold]
@@ -65,11 +69,29 @@ class Outcome:
 
 
 def _decode(listener: CommandListener, wavs: dict[tuple[str, int, str], Path]) -> list[Outcome]:
+    recording = RecordingRecognizer(listener.recognizer)
+    listener = CommandListener(listener.config, recognizer=recording)
     outcomes = []
     for (voice, speed, said), path in wavs.items():
         heard = tuple(VoicePipeline.hear_recording(listener, *read_wav(path)))
-        outcomes.append(Outcome(voice, speed, said, heard))
+        outcomes.append(Outcome(voice, speed, said, heard, tuple(recording.take())))
     return outcomes
+
+
+def _without_views(listener: CommandListener, outcomes: Sequence[Outcome]) -> list[Outcome]:
+    """The same decodes judged on the first ranking alone (the speed views dropped)."""
+    return [
+        dataclasses.replace(
+            o,
+            heard=tuple(
+                dataclasses.replace(
+                    listener.judge(dataclasses.replace(r, views=())), decode_s=h.decode_s
+                )
+                for r, h in zip(o.recognitions, o.heard)
+            ),
+        )
+        for o in outcomes
+    ]
 
 
 def _word_errors(reference: str, hypothesis: str) -> int:
@@ -131,6 +153,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f'decoding {len(wavs)} utterances', file=sys.stderr)
         outcomes = _decode(listener, wavs)
         acceptance_wavs = {k: p for k, p in wavs.items() if k[0] in ACCEPTANCE_VOICES}
+        # Time of the first decode alone, on the same audio (the views' cost side by side).
+        viewless = _decode(
+            CommandListener(
+                VoiceConfig(confidence_threshold=0.0, speed_views=()),
+                recognizer=PocketsphinxRecognizer(grammar, speed_views=()),
+            ),
+            acceptance_wavs,
+        )
         undithered = _decode(
             CommandListener(
                 VoiceConfig(confidence_threshold=0.0),
@@ -153,6 +183,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             free_audio += recognition.audio_s
 
     acceptance = [o for o in outcomes if o.voice in ACCEPTANCE_VOICES]
+    blind = _without_views(listener, outcomes)
+    blind_acceptance = [o for o in blind if o.voice in ACCEPTANCE_VOICES]
     header = (
         '| voice, speed | utterances | exact | same meaning | wrong | refused | RTF |\n'
         '|---|---:|---:|---:|---:|---:|---:|'
@@ -163,6 +195,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         for s in SPEEDS
     ]
     rows.append(_row('**acceptance voices (en-us, en-us+klatt)**', acceptance))
+    blind_rows = [
+        _row(f'{v}, {s} wpm', [o for o in blind if o.voice == v and o.speed == s])
+        for v in voices
+        for s in SPEEDS
+    ]
+    blind_rows.append(_row('**acceptance voices (en-us, en-us+klatt)**', blind_acceptance))
     sweep = [
         '| threshold | exact | same meaning | wrong | refused |',
         '|---:|---:|---:|---:|---:|',
@@ -204,12 +242,23 @@ def main(argv: Sequence[str] | None = None) -> int:
             'Wrong commands at the default threshold:',
             *(_wrong_examples(outcomes) or ['- none']),
             '',
+            'The same decodes judged without the speed views (confidence from the first '
+            "decode's n-best alone; RTF column: the views' time included, see below):",
+            '',
+            header,
+            *blind_rows,
+            '',
+            'Wrong commands without the speed views (all voices):',
+            *(_wrong_examples(blind) or ['- none']),
+            '',
             'Confidence threshold on the acceptance voices (same decodes):',
             '',
             *sweep,
             '',
             'Side by side on the acceptance voices, same run:',
             '',
+            f'- real-time factor of the first decode alone (`speed_views=()`): '
+            f'{_rtf(viewless):.3f}; with the two speed views: {rtf:.3f}.',
             f'- without the dither noise floor (`dither=0`): exact '
             f'{_rates(undithered, DEFAULT_THRESHOLD)["exact"]:.1%}, wrong '
             f'{_rates(undithered, DEFAULT_THRESHOLD)["wrong"]:.1%} (with it: '
