@@ -10,6 +10,7 @@ Run `python -m grounding_agent.ros.params` to print the Markdown table of the do
 
 from __future__ import annotations
 
+import json
 import re
 import sys
 from collections.abc import Iterable, Mapping, Sequence
@@ -110,6 +111,8 @@ _BACKEND_DESCRIPTIONS: dict[str, str] = {
     'max_detections': 'most boxes the backend returns per image',
     'offline': 'never download weights (local files or the cache only)',
     'engine_cache_dir': "where TensorRT engines are cached; '' = next to the model",
+    'options': 'backend-specific options as a JSON object, e.g. \'{"max_new_tokens": 64}\' '
+    '(qwen_vl), \'{"image_size": 768}\' (owlv2); see docs/backends.md',
 }
 
 
@@ -118,10 +121,11 @@ def _backend_parameters() -> tuple[ParamSpec, ...]:
     specs = []
     for name, description in _BACKEND_DESCRIPTIONS.items():
         low, high = _field_range(BackendConfig, name)
+        default = getattr(defaults, name)
         specs.append(
             ParamSpec(
                 f'backend.{name}',
-                getattr(defaults, name),
+                json.dumps(default) if isinstance(default, dict) else default,
                 description + ' (restart to change)',
                 read_only=True,
                 min_value=low,
@@ -387,14 +391,25 @@ def settings_from_values(values: Mapping[str, Any]) -> NodeSettings:
 
 
 def backend_config_from_values(values: Mapping[str, Any]) -> BackendConfig:
-    """The BackendConfig the backend.* parameters describe; raises ConfigError."""
-    return BackendConfig.from_mapping(
-        {
-            name[len('backend.') :]: value
-            for name, value in values.items()
-            if name.startswith('backend.')
-        }
-    )
+    """The BackendConfig the backend.* parameters describe; raises ConfigError.
+
+    `backend.options` is a JSON object in a string ('' reads as no options).
+    """
+    fields = {
+        name[len('backend.') :]: value
+        for name, value in values.items()
+        if name.startswith('backend.')
+    }
+    if isinstance(fields.get('options'), str):
+        text = fields['options'].strip() or '{}'
+        try:
+            options = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f'backend.options is not valid JSON ({exc}): {text!r}') from exc
+        if not isinstance(options, dict):
+            raise ConfigError(f'backend.options must be a JSON object, got {text!r}')
+        fields['options'] = options
+    return BackendConfig.from_mapping(fields)
 
 
 def _format_default(value: ParamValue) -> str:

@@ -201,6 +201,19 @@ def test_a_backend_that_fails_to_load_leaves_the_node_unconfigured(ros: RosHarne
     assert 'no_such_backend' in node.backend_state
 
 
+def test_backend_options_reach_the_backend(ros: RosHarness) -> None:
+    # color_shape reads its segmentation tuning from the options and refuses unknown keys.
+    node = ros.grounding_node(
+        **{'backend.name': 'color_shape', 'backend.options': '{"no_such_option": 1}'}
+    )
+    assert node.lifecycle_state == 'unconfigured'
+    assert 'no_such_option' in node.backend_state
+    good = ros.grounding_node(
+        **{'backend.name': 'color_shape', 'backend.options': '{"max_side": 320}'}
+    )
+    assert good.lifecycle_state != 'unconfigured', good.backend_state
+
+
 def test_standing_query_follows_parameter_changes(ros: RosHarness) -> None:
     from rclpy.parameter import Parameter
     from rclpy.parameter_client import AsyncParameterClient

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -60,10 +61,28 @@ def test_yaml_values_are_the_declared_defaults_with_the_same_types() -> None:
 
 def test_backend_and_resolver_tables_cover_every_config_field() -> None:
     names = {spec.name for spec in PARAMETERS}
-    assert {f'backend.{f}' for f in BackendConfig.model_fields if f != 'options'} <= names
+    assert {f'backend.{f}' for f in BackendConfig.model_fields} <= names
     assert {f'resolver.{f}' for f in ResolverConfig.model_fields} <= names
     assert backend_config_from_values(defaults()) == BackendConfig()
     assert settings_from_values(defaults()).resolver == ResolverConfig()
+
+
+@pytest.mark.parametrize(
+    ('text', 'options'),
+    [('{}', {}), ('', {}), ('{"max_new_tokens": 64, "max_pixels": 1003520}', None)],
+)
+def test_backend_options_are_a_json_object(text: str, options: dict[str, int] | None) -> None:
+    config = backend_config_from_values({**defaults(), 'backend.options': text})
+    assert config.options == (json.loads(text) if options is None else options)
+
+
+@pytest.mark.parametrize(
+    ('text', 'message'),
+    [('{max_new_tokens: 64}', 'not valid JSON'), ('[1, 2]', 'must be a JSON object')],
+)
+def test_bad_backend_options_are_config_errors(text: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        backend_config_from_values({**defaults(), 'backend.options': text})
 
 
 def test_names_are_unique_and_every_one_is_described() -> None:
