@@ -5,7 +5,8 @@ Audio comes from the microphone (default), a WAV file, or an audio topic
 detection cuts utterances; pocketsphinx decodes each with a grammar generated from the parser's
 vocabulary; a sentence that is complete, parses and is confident enough is published as
 std_msgs/String on `command_topic` (the grounding node's `~/command`). Everything heard, sent or
-not, is published as JSON on `~/heard` with the reason it was not sent.
+not, is published as JSON on `~/heard` with the reason it was not sent, and a sentence for the
+robot to say back (read-back of a sent command, "did you say ...?" when unsure) on `~/prompt`.
 
 Threading: the audio callback (topic subscription, PortAudio thread or WAV thread) only queues
 the samples; one worker thread runs voice activity detection and the recogniser and publishes.
@@ -208,6 +209,7 @@ class VoiceCommandNode(Node):
         reliable = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
         self._command_pub = self.create_publisher(String, values['command_topic'], reliable)
         self._heard_pub = self.create_publisher(String, '~/heard', reliable)
+        self._prompt_pub = self.create_publisher(String, '~/prompt', reliable)
         self._topic_format: AudioFormat | None = None
         self._worker = threading.Thread(target=self._work, name='voice-recogniser', daemon=True)
         # The source first: when the microphone cannot be opened there is no thread to stop.
@@ -328,6 +330,8 @@ class VoiceCommandNode(Node):
     def _publish(self, heard: HeardCommand) -> None:
         self.heard_count += 1
         self._heard_pub.publish(String(data=heard.to_json()))
+        if heard.prompt:
+            self._prompt_pub.publish(String(data=heard.prompt))
         if heard.accepted:
             self.sent_count += 1
             self._command_pub.publish(String(data=heard.command))

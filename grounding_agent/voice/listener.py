@@ -107,6 +107,10 @@ class HeardCommand:
     sent: `text` without the wake word. `accepted` says whether it was sent; `reason` why not.
     `alternative`, on a refusal for low confidence, is the likeliest command with another
     meaning ('' when there is none): what to ask the operator about ("did you mean ...?").
+    `prompt` is a sentence for the robot to say back (published on `~/prompt` for a
+    text-to-speech node): a read-back of a sent command, or a request to repeat one it was
+    unsure of; '' for everything else (noise, talk without the wake word, fragments), so a
+    robot among people does not keep apologising.
     """
 
     text: str
@@ -119,6 +123,7 @@ class HeardCommand:
     decode_s: float = 0.0
     start_s: float | None = None
     alternative: str = ''
+    prompt: str = ''
 
     def to_json(self) -> str:
         return json.dumps(
@@ -133,6 +138,7 @@ class HeardCommand:
                 'decode_s': round(self.decode_s, 4),
                 'start_s': None if self.start_s is None else round(self.start_s, 3),
                 'alternative': self.alternative,
+                'prompt': self.prompt,
             }
         )
 
@@ -248,8 +254,13 @@ class CommandListener:
                     confidence,
                 ),
                 alternative=alternative,
+                prompt=(
+                    f'Did you say {command}, or {alternative}? Please say it again.'
+                    if alternative
+                    else f'I am not sure I heard {command}. Please say it again.'
+                ),
             )
-        return verdict(command, confidence, '')
+        return dataclasses.replace(verdict(command, confidence, ''), prompt=f'OK: {command}.')
 
     def _free_form_problem(self, command: str, meaning: Hashable) -> str | None:
         """Free-form text is held to more than parsing: the parser reads almost any noun

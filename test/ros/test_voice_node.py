@@ -125,6 +125,7 @@ def test_commands_from_the_audio_topic_reach_the_command_topic(ros: Any, spoken:
 
 def test_wav_file_to_command_topic(ros: Any, spoken: Any, tmp_path: Path) -> None:
     from ros_harness import wait_for
+    from std_msgs.msg import String
 
     from grounding_agent.voice.audio import write_wav
 
@@ -133,14 +134,19 @@ def test_wav_file_to_command_topic(ros: Any, spoken: Any, tmp_path: Path) -> Non
     path = tmp_path / 'three_commands.wav'
     write_wav(path, _with_pauses([spoken[c][0] for c in said], rate), rate)
     peer, commands, heard = _listen(ros)
+    prompts = peer.collect(String, f'{ros.prefix}/voice_command/prompt')
     # Subscribe first: the WAV source starts playing as soon as the node exists.
     assert wait_for(
         lambda: peer.node.count_subscribers(f'{ros.prefix}/grounding_node/command') > 0
     )
+    assert wait_for(lambda: peer.node.count_subscribers(f'{ros.prefix}/voice_command/prompt') > 0)
     _voice_node(ros, source='wav', wav_file=str(path))
     assert wait_for(lambda: len(heard) >= 3, timeout=60.0)
     assert wait_for(lambda: len(commands) >= 3, timeout=10.0)
     assert [m.data for m in commands] == said
+    # The read-back a text-to-speech node would say, one per sent command.
+    assert wait_for(lambda: len(prompts) >= 3, timeout=10.0)
+    assert [m.data for m in prompts] == [f'OK: {c}.' for c in said]
 
 
 def test_uint8_stereo_chunks_at_another_rate(ros: Any, spoken: Any) -> None:

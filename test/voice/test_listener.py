@@ -104,6 +104,10 @@ def test_confidence_is_averaged_over_the_speed_views(
     assert heard.alternative == 'follow the person near the table'
     assert "did you mean 'follow the person near the table'" in heard.reason
     assert json.loads(heard.to_json())['alternative'] == heard.alternative
+    assert heard.prompt == (
+        'Did you say follow the third tin near the table, or follow the person near the table? '
+        'Please say it again.'
+    )
     # Views that agree keep the command.
     agreeing = Recognition(
         first[0].text, first, views=(first, faster), engine='test', grammar=grammar
@@ -121,6 +125,18 @@ def test_a_refusal_without_another_meaning_names_no_alternative(
     assert not heard.accepted
     assert heard.alternative == ''
     assert 'did you mean' not in heard.reason
+    assert heard.prompt == 'I am not sure I heard find the red cup. Please say it again.'
+
+
+def test_only_sent_and_unsure_commands_get_a_spoken_prompt(
+    listener: CommandListener, grammar: CommandGrammar
+) -> None:
+    sent = listener.judge(_recognition(grammar, ('find the red cup', 1.0)))
+    assert sent.prompt == 'OK: find the red cup.'
+    assert json.loads(sent.to_json())['prompt'] == sent.prompt
+    # Fragments and nothing at all: no prompt, so talk near the robot gets no replies.
+    assert listener.judge(_recognition(grammar, ('find the red', 1.0))).prompt == ''
+    assert listener.judge(_recognition(grammar)).prompt == ''
 
 
 def test_free_form_text_must_be_a_command_about_a_known_object(listener: CommandListener) -> None:
