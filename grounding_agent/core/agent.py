@@ -17,6 +17,7 @@ import numpy as np
 
 from grounding_agent.backends.base import Backend
 from grounding_agent.core.config import ResolverConfig
+from grounding_agent.core.control import is_stop_command, stop_result
 from grounding_agent.core.errors import BackendError, CommandError, ImageConversionError
 from grounding_agent.core.geometry import with_points
 from grounding_agent.core.resolver import GENERIC_PHRASE, Resolver, Verifier
@@ -128,6 +129,10 @@ class GroundingAgent:
         """
         started = time.perf_counter()
         text = _command_text(command, self.config.max_command_chars)
+        if is_stop_command(command):
+            # The agent answers one command at a time and keeps no standing query; the ROS
+            # node, which does, handles 'stop' itself.
+            return stop_result('', request_id=request_id, command=text, camera=camera)
         try:
             # Imported here so the standing-query path (resolve_query) needs no parser.
             from grounding_agent.core.parser import parse_command

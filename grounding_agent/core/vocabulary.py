@@ -294,6 +294,17 @@ NOT_NOUNS: frozenset[str] = frozenset({
 # 'not red' is a description, not the colour red.
 NEGATIONS: tuple[str, ...] = ('not', 'no', 'non')
 
+# Commands that end the standing grounding ('track the person' ... 'stop'). A command that is
+# exactly one of these (politeness and openers aside) is a stop command; the '-ing' ones may
+# also name what to stop ('stop tracking the person').
+STOP_PHRASES: tuple[str, ...] = (
+    'stop', 'cancel', 'abort', 'stop it', 'cancel that', 'never mind', 'forget it',
+    'stop tracking', 'stop following', 'stop watching', 'cancel tracking',
+)
+STOP_WITH_OBJECT: tuple[str, ...] = (
+    'stop tracking', 'stop following', 'stop watching', 'cancel tracking',
+)
+
 # Politeness and scene references, dropped wherever they appear.
 FILLER_PHRASES: tuple[str, ...] = (
     'please', 'kindly', 'thanks', 'thank you', 'thank you very much', 'for me', 'right now',

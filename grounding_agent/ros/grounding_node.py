@@ -37,6 +37,7 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_msgs.msg import Header, String
 from visualization_msgs.msg import MarkerArray
 
+from grounding_agent.core.control import is_stop_command
 from grounding_agent.core.debug_draw import draw_result
 from grounding_agent.core.errors import CommandError, ConfigError, GroundingError
 from grounding_agent.core.result import GroundingResult
@@ -70,6 +71,7 @@ from grounding_agent.ros.spin import spin_node
 from grounding_agent.ros.worker import (
     CameraFeed,
     CapturedImage,
+    CommandRequest,
     InferenceWorker,
     StandingQuery,
     WorkerSettings,
@@ -474,6 +476,9 @@ class GroundingNode(LifecycleNode):
         if isinstance(request, GroundingResult):
             self._answer_now(request)
             return
+        if is_stop_command(request.text):
+            self._stop_standing_query(request)
+            return
         worker = self._worker
         if worker is not None and is_track_command(request.text):
             # A track command is a standing grounding: it becomes the node's `query` (visible
@@ -495,6 +500,16 @@ class GroundingNode(LifecycleNode):
                     f'busy: {settings.command_queue_size} commands are already waiting; try again',
                 )
             )
+
+    def _stop_standing_query(self, request: CommandRequest) -> None:
+        """'stop' / 'cancel': clear the `query` parameter (the standing grounding) and say so."""
+        running = self._settings.query
+        if running:
+            outcome = self.set_parameters_atomically([Parameter('query', value='')])
+            if not outcome.successful:
+                self._answer_now(request.error(f'could not stop: {outcome.reason}'))
+                return
+        self._answer_now(request.stopped(running))
 
     # -- outputs ------------------------------------------------------------------------------
 

@@ -26,6 +26,7 @@ from typing import Any, Protocol
 import numpy as np
 import numpy.typing as npt
 
+from grounding_agent.core.control import stop_result
 from grounding_agent.core.errors import CommandError
 from grounding_agent.core.frame_slot import FrameSlot
 from grounding_agent.core.result import (
@@ -99,6 +100,12 @@ class CommandRequest:
         """The `error` result that answers this command."""
         return error_result(
             reason, request_id=self.request_id, command=self.text, camera=self.camera
+        )
+
+    def stopped(self, standing_query: str) -> GroundingResult:
+        """The answer to a stop command: which standing query it ended ('' = none ran)."""
+        return stop_result(
+            standing_query, request_id=self.request_id, command=self.text, camera=self.camera
         )
 
 

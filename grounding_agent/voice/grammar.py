@@ -394,6 +394,7 @@ def build_command_grammar(
             map(plural_of, object_names),
             [wake],
             _FRAME_WORDS,
+            vocabulary.STOP_PHRASES,
         )
         for phrase in phrases
         for word in normalize_text(phrase.replace('-', '')).split()
@@ -432,6 +433,7 @@ def build_command_grammar(
         'object': singular,
         'objects': plural,
         'relation': relations,
+        'stop': say.spoken(vocabulary.STOP_PHRASES),
     }
     missing = [rule for rule in ('verb', 'colour', 'object', 'relation') if not word_lists[rule]]
     if missing:
@@ -512,6 +514,12 @@ def build_command_grammar(
             ranking.append(ref('comparative'))
         if ranking:
             commands.append(_seq('which', *adjectives, ref('object'), 'is', _alt(ranking)))
+    if has('stop'):
+        # 'stop' ends the standing grounding (core/control.py); '-ing' ones may name it.
+        commands.append(ref('stop'))
+        stop_with_object = [p for p in word_lists['stop'] if p in vocabulary.STOP_WITH_OBJECT]
+        if stop_with_object:
+            commands.append(_seq(_alt(stop_with_object), ref('subject')))
     rules['command'] = _alt(commands)
     public = 'command'
     if wake:

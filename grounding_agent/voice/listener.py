@@ -165,9 +165,14 @@ def command_meaning(text: str) -> Hashable | None:
     """The parsed query without its text (what the command means), or None if it does not parse.
 
     Two sentences mean the same command when they parse to equal queries: 'get the cup' and
-    'grab the cup' do; 'find the cup' and 'find the cap' do not.
+    'grab the cup' do; 'find the cup' and 'find the cap' do not. Every stop command
+    ('stop', 'cancel', 'stop tracking the cup') means the same: stop.
     """
+    from grounding_agent.core.control import is_stop_command
     from grounding_agent.core.parser import parse_command
+
+    if is_stop_command(text):
+        return 'stop'
 
     try:
         query = parse_command(text)

@@ -8,6 +8,7 @@ a generated image end to end. Every wait is bounded; nothing asserts on timing.
 from __future__ import annotations
 
 import struct
+import time
 from typing import Any
 
 import numpy as np
@@ -474,3 +475,24 @@ def test_a_track_command_becomes_the_standing_query(ros: RosHarness) -> None:
     assert tracked
     assert tracked[-1].target.box == RED_BOX.to_list()
     assert tracked[-1].target.track_id is not None
+
+    # 'stop' ends it: the answer names what was stopped, the query parameter is cleared, and
+    # later frames bring no further standing answers.
+    peer.send_command(command('Stop tracking, please.', 'stop'))
+    assert wait_for(lambda: any(r.request_id == 'stop' for r in peer.received()))
+    (stopped,) = [r for r in peer.received() if r.request_id == 'stop']
+    assert (stopped.kind, stopped.status) == ('stop', ResultStatus.ANSWERED)
+    assert stopped.answer == 'track the red cube'
+    assert node.get_parameter('query').value == ''
+    before = len(standing())
+    for _ in range(10):
+        feed_until.frames += 1
+        peer.send_image(scene_image(), stamp=Stamp(sec=feed_until.frames))
+        time.sleep(0.1)
+    assert not wait_for(lambda: len(standing()) > before + 1, timeout=1.0)  # one in flight
+    peer.send_command(command('cancel', 'again'))
+    assert wait_for(lambda: any(r.request_id == 'again' for r in peer.received()))
+    (again,) = [r for r in peer.received() if r.request_id == 'again']
+    assert again.status is ResultStatus.ANSWERED
+    assert again.answer == ''
+    assert 'nothing to stop' in again.reason

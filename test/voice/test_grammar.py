@@ -8,8 +8,10 @@ import re
 import pytest
 
 from grounding_agent.core import vocabulary
+from grounding_agent.core.control import is_stop_command
 from grounding_agent.core.parser import parse_command
 from grounding_agent.core.types import QueryKind
+from grounding_agent.core.vocabulary import STOP_PHRASES, STOP_WITH_OBJECT
 from grounding_agent.voice.dictionary import PronunciationDictionary
 from grounding_agent.voice.errors import VoiceConfigError
 from grounding_agent.voice.grammar import (
@@ -19,6 +21,7 @@ from grounding_agent.voice.grammar import (
     normalize_text,
     plural_of,
 )
+from grounding_agent.voice.listener import command_meaning
 from grounding_agent.voice.synthetic import SPOKEN_COMMANDS
 
 _RULE = re.compile(r'^(public )?<([a-z_]+)> = (.+);$')
@@ -175,9 +178,17 @@ def test_wake_word_is_optional_in_the_grammar(dictionary: PronunciationDictionar
 def test_every_sampled_sentence_parses_with_the_words_said(grammar: CommandGrammar) -> None:
     rng = random.Random(20240611)
     kinds: set[QueryKind] = set()
+    stops = 0
     for _ in range(400):
         sample = grammar.sample(rng)
         assert grammar.matches(sample.text), sample.text
+        if sample.text in STOP_PHRASES or sample.text.startswith(STOP_WITH_OBJECT):
+            # Control commands are read before the parser (core/control.py).
+            assert is_stop_command(sample.text), sample.text
+            assert command_meaning(sample.text) == 'stop'
+            stops += 1
+            continue
+        assert not is_stop_command(sample.text), sample.text
         query = parse_command(sample.text)
         kinds.add(query.kind)
         target = query.target
@@ -208,3 +219,4 @@ def test_every_sampled_sentence_parses_with_the_words_said(grammar: CommandGramm
                 found.append(query.question_relation.relation)
             assert expected in found, sample.text
     assert kinds == set(QueryKind)
+    assert stops > 0

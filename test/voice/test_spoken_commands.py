@@ -162,3 +162,13 @@ def test_noise_is_not_a_command(recognizer: PocketsphinxRecognizer) -> None:
     for seconds in (0.5, 1.5, 3.0):
         hiss = rng.normal(0, 0.1, int(16000 * seconds)).astype(np.float32)
         assert not listener.hear(hiss, 16000).accepted
+
+
+@pytest.mark.parametrize('said', ['stop', 'cancel', 'stop tracking the person'])
+def test_spoken_stop_commands(
+    said: str, recognizer: PocketsphinxRecognizer, tmp_path: Path
+) -> None:
+    listener = CommandListener(VoiceConfig(), recognizer=recognizer)
+    heard = listener.hear(*read_wav(synthesize(said, tmp_path / 'stop.wav', voice='en-us')))
+    assert heard.accepted, heard
+    assert command_meaning(heard.command) == 'stop'
