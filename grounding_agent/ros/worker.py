@@ -288,9 +288,13 @@ class StandingQuery:
         with self._lock:
             return self.grounding.needs_model(frame.stamp.to_seconds(), frame.image)
 
-    def on_frame(self, agent: AgentLike, frame: Frame) -> GroundingResult | None:
-        """Ask the model about `frame`; the result to publish, or None when there is no news
-        (the object is tracked and camera frames already carry its box)."""
+    def on_frame(self, agent: AgentLike, frame: Frame) -> GroundingResult:
+        """Ask the model about `frame`; the result to publish.
+
+        While the object is tracked, the camera callback has already published the tracker's
+        prediction for this frame; this is the box the model's answer corrected it to, with the
+        same stamp, so the planner's latest box for the frame is the best one.
+        """
         resolve = getattr(agent, 'resolve_query_with_detections', None)
         if resolve is not None:
             result, detections = resolve(self.query, frame, request_id=STANDING_REQUEST_ID)
@@ -308,10 +312,6 @@ class StandingQuery:
                 'frame_id': result.frame_id,
             }
         )
-        if update.state_changed or published.status is ResultStatus.ERROR:
-            return published
-        if published.track_state in (TrackState.TRACKING, TrackState.OCCLUDED):
-            return None
         return published
 
     def on_camera_image(self, stamp: Stamp) -> GroundingResult | None:

@@ -119,9 +119,14 @@ def test_a_box_on_every_frame_while_the_model_runs_on_a_schedule() -> None:
         # from the second answer on the filter knows how the object moves
         iou = Box.from_list(result.target.box).iou(agent.box_at(i / 10.0))
         assert iou > (0.9 if i >= 2 else 0.8)
-    # the model's own answers are published only when the state changes (searching -> tracking)
-    assert [r.track_state for r in rig.published] == [TrackState.TRACKING]
-    assert rig.published[0].request_id == STANDING_REQUEST_ID
+    # every model answer is published too, for the frame it looked at: the camera frame's
+    # prediction corrected to the model's box (same stamp, later)
+    assert len(rig.published) == len(agent.calls)
+    assert {r.track_state for r in rig.published} == {TrackState.TRACKING}
+    assert {r.request_id for r in rig.published} == {STANDING_REQUEST_ID}
+    for answer, t in zip(rig.published, agent.calls):
+        assert answer.stamp.sec * 10 + answer.stamp.nanosec // 100_000_000 == round(t * 10)
+        assert Box.from_list(answer.target.box).iou(agent.box_at(t)) > 0.99
 
 
 def test_a_vanished_object_is_occluded_then_lost() -> None:
