@@ -6,7 +6,9 @@ detection cuts utterances; pocketsphinx decodes each with a grammar generated fr
 vocabulary; a sentence that is complete, parses and is confident enough is published as
 std_msgs/String on `command_topic` (the grounding node's `~/command`). Everything heard, sent or
 not, is published as JSON on `~/heard` with the reason it was not sent, and a sentence for the
-robot to say back (read-back of a sent command, "did you say ...?" when unsure) on `~/prompt`.
+robot to say back on `~/prompt`: a read-back of a sent command, "did you say ...?" when unsure,
+and the grounding node's answer to a sent command ("Counted 3 boxes.") when it arrives on the
+planner topic.
 
 Threading: the audio callback (topic subscription, PortAudio thread or WAV thread) only queues
 the samples; one worker thread runs voice activity detection and the recogniser and publishes.
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -28,10 +31,13 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from std_msgs.msg import Int16MultiArray, String, UInt8MultiArray
 
 from grounding_agent.core.errors import ConfigError, GroundingError
+from grounding_agent.core.result import GroundingResult
 from grounding_agent.ros.params import ParamSpec
 from grounding_agent.ros.spin import spin_node
+from grounding_agent.ros.worker import STANDING_REQUEST_ID
 from grounding_agent.voice.audio import SAMPLE_FORMATS, AudioFormat, FloatAudio, decode_pcm
 from grounding_agent.voice.errors import AudioFormatError, VoiceError
+from grounding_agent.voice.feedback import spoken_answer
 from grounding_agent.voice.grammar import default_objects
 from grounding_agent.voice.listener import (
     CommandListener,
@@ -45,6 +51,8 @@ from grounding_agent.voice.vad import VadConfig
 __all__ = ['SOURCES', 'VOICE_PARAMETERS', 'VoiceCommandNode', 'main', 'voice_config_from_values']
 
 SOURCES = ('microphone', 'topic', 'wav')
+#: An answer arriving later than this after its command is not said back.
+_ANSWER_WAIT_S = 60.0
 _VAD = VadConfig()
 
 VOICE_PARAMETERS: tuple[ParamSpec, ...] = (
@@ -62,6 +70,18 @@ VOICE_PARAMETERS: tuple[ParamSpec, ...] = (
         True,
     ),
     ParamSpec('objects', list(default_objects()), 'object names operators may say', True),
+    ParamSpec(
+        'planner_topic',
+        '/planner/grounding',
+        "the grounding node's answers (to say back the answers to spoken commands)",
+        True,
+    ),
+    ParamSpec(
+        'speak_answers',
+        True,
+        "put a sentence for the grounding node's answer to each sent command on ~/prompt",
+        True,
+    ),
     ParamSpec(
         'confidence_threshold',
         0.9,
@@ -210,6 +230,13 @@ class VoiceCommandNode(Node):
         self._command_pub = self.create_publisher(String, values['command_topic'], reliable)
         self._heard_pub = self.create_publisher(String, '~/heard', reliable)
         self._prompt_pub = self.create_publisher(String, '~/prompt', reliable)
+        # Commands sent and not answered yet: text -> when sent (monotonic seconds).
+        self._awaiting: dict[str, float] = {}
+        self._awaiting_lock = threading.Lock()
+        if values['speak_answers']:
+            self.create_subscription(
+                String, values['planner_topic'], self._on_planner_result, reliable
+            )
         self._topic_format: AudioFormat | None = None
         self._worker = threading.Thread(target=self._work, name='voice-recogniser', daemon=True)
         # The source first: when the microphone cannot be opened there is no thread to stop.
@@ -334,10 +361,34 @@ class VoiceCommandNode(Node):
             self._prompt_pub.publish(String(data=heard.prompt))
         if heard.accepted:
             self.sent_count += 1
+            with self._awaiting_lock:
+                now = time.monotonic()
+                self._awaiting = {
+                    text: sent
+                    for text, sent in self._awaiting.items()
+                    if now - sent < _ANSWER_WAIT_S
+                }
+                self._awaiting[heard.command] = now
             self._command_pub.publish(String(data=heard.command))
             self.get_logger().info(f"command: '{heard.command}' ({heard.confidence:.2f})")
         else:
             self.get_logger().info(f"heard '{heard.text}', not sent: {heard.reason}")
+
+    def _on_planner_result(self, msg: String) -> None:
+        """Say back the grounding node's answer to a command this node sent."""
+        try:
+            result = GroundingResult.from_json(msg.data)
+        except ValueError:
+            return  # not ours to judge: the planner topic carries the grounding node's JSON
+        if result.request_id == STANDING_REQUEST_ID:
+            return  # the tracked box on every frame is not an answer to say
+        with self._awaiting_lock:
+            sent = self._awaiting.pop(result.command, None)
+        if sent is None or time.monotonic() - sent >= _ANSWER_WAIT_S:
+            return
+        sentence = spoken_answer(result)
+        if sentence:
+            self._prompt_pub.publish(String(data=sentence))
 
     def _on_set_parameters(self, parameters: list[Parameter[Any]]) -> SetParametersResult:
         for parameter in parameters:

@@ -224,3 +224,39 @@ def test_parameter_defaults_are_the_listener_defaults_and_documented() -> None:
     assert voice_config_from_values(defaults) == VoiceConfig(objects=default_objects())
     docs = (Path(__file__).resolve().parents[2] / 'docs' / 'voice.md').read_text(encoding='utf-8')
     assert [spec.name for spec in VOICE_PARAMETERS if f'`{spec.name}`' not in docs] == []
+
+
+def test_the_answer_to_a_spoken_command_is_said_back(ros: Any, tmp_path: Path) -> None:
+    # The whole chain on DDS: speech -> voice node -> grounding node (scripted test backend,
+    # which stands in for a model) -> planner topic -> a sentence on ~/prompt.
+    from ros_harness import ScriptedTestBackend, scene_image, wait_for
+    from std_msgs.msg import String
+
+    from grounding_agent.core.parser import parse_command
+    from grounding_agent.core.types import Box, Stamp
+    from grounding_agent.voice.synthetic import synthesize
+
+    phrase = parse_command('find the red cube').target.phrase
+    ScriptedTestBackend.script = {phrase: [(Box(40, 80, 100, 140), 0.9)]}
+    ros.grounding_node()
+    peer = ros.peer()
+    peer.wait_connected('front')
+    prompts = peer.collect(String, f'{ros.prefix}/voice_command/prompt')
+    path = synthesize('find the red cube', tmp_path / 'find.wav', voice='en-us', speed=160)
+    assert wait_for(lambda: peer.node.count_subscribers(f'{ros.prefix}/voice_command/prompt') > 0)
+    _voice_node(ros, source='wav', wav_file=str(path), planner_topic=f'{ros.prefix}/planner')
+
+    frames = 0
+
+    def answered() -> bool:
+        nonlocal frames
+        frames += 1
+        peer.send_image(scene_image(), stamp=Stamp(sec=frames))
+        time.sleep(0.05)  # a camera at about 20 Hz
+        return len(prompts) >= 2
+
+    assert wait_for(answered, timeout=60.0), [m.data for m in prompts]
+    said = [m.data for m in prompts]
+    assert said[0] == 'OK: find the red cube.'
+    assert said[1].startswith('Found it: red cube'), said
+    assert len(said) == 2  # the answer is said once; standing results are never said
