@@ -17,11 +17,23 @@ from grounding_agent.core.result import GroundingResult, ResultStatus
 __all__ = ['is_stop_command', 'stop_result']
 
 _NOT_WORD = re.compile(r"[^a-z' ]+")
-_DROPPED = frozenset({'please', 'now', 'right', 'robot', 'hey', 'ok', 'okay'})
+# The parser's own politeness and opener tables ('please', 'right now', 'hey robot', ...),
+# longest first, dropped anywhere: a stop command is short, so an opener cannot be an object.
+_FILLERS = re.compile(
+    r'\b(?:'
+    + '|'.join(
+        re.escape(phrase)
+        for phrase in sorted(
+            {*vocab.FILLER_PHRASES, *vocab.LEADING_FILLERS}, key=len, reverse=True
+        )
+    )
+    + r')\b'
+)
 
 
-def _words(text: str) -> list[str]:
-    return [w for w in _NOT_WORD.sub(' ', text.lower()).split() if w not in _DROPPED]
+def _said(text: str) -> str:
+    """Lower-case words without punctuation and fillers: 'Robot, stop now!' -> 'stop'."""
+    return ' '.join(_FILLERS.sub(' ', _NOT_WORD.sub(' ', text.lower())).split())
 
 
 def is_stop_command(text: str | bytes) -> bool:
@@ -38,7 +50,7 @@ def is_stop_command(text: str | bytes) -> bool:
             return False
     if not isinstance(text, str) or len(text) > 200:
         return False
-    said = ' '.join(_words(text))
+    said = _said(text)
     if said in vocab.STOP_PHRASES:
         return True
     return any(said.startswith(phrase + ' ') for phrase in vocab.STOP_WITH_OBJECT)

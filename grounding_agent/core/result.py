@@ -18,6 +18,7 @@ from grounding_agent.core.types import Box, Detection, Stamp
 
 __all__ = [
     'SCHEMA_ID',
+    'STANDING_REQUEST_ID',
     'GroundingResult',
     'RelationEvidence',
     'ResultStatus',
@@ -29,6 +30,8 @@ __all__ = [
 ]
 
 SCHEMA_ID: Final = 'grounding_agent/result/1'
+#: request_id of the results of the standing query (commands echo their own, or '').
+STANDING_REQUEST_ID: Final = 'standing'
 
 BoxList = Annotated[
     list[float], Field(min_length=4, max_length=4, description='[x1, y1, x2, y2] px')

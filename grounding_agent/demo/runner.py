@@ -24,7 +24,7 @@ import numpy as np
 import numpy.typing as npt
 
 from grounding_agent.core.errors import ConfigError
-from grounding_agent.core.result import GroundingResult
+from grounding_agent.core.result import STANDING_REQUEST_ID, GroundingResult
 from grounding_agent.core.types import Box
 from grounding_agent.demo.report import (
     DemoReport,
@@ -47,7 +47,6 @@ from grounding_agent.demo.script import (
 __all__ = ['DemoError', 'main_from_args', 'run_demo']
 
 NAMESPACE = '/grounding_demo'
-STANDING_REQUEST_ID = 'standing'
 _READY_TIMEOUT_S = 30.0
 # How long the truth and image of an answered frame may trail its answer (they are published
 # first, but travel on other topics).

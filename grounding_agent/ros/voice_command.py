@@ -31,10 +31,9 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from std_msgs.msg import Int16MultiArray, String, UInt8MultiArray
 
 from grounding_agent.core.errors import ConfigError, GroundingError
-from grounding_agent.core.result import GroundingResult
+from grounding_agent.core.result import STANDING_REQUEST_ID, GroundingResult
 from grounding_agent.ros.params import ParamSpec
 from grounding_agent.ros.spin import spin_node
-from grounding_agent.ros.worker import STANDING_REQUEST_ID
 from grounding_agent.voice.audio import SAMPLE_FORMATS, AudioFormat, FloatAudio, decode_pcm
 from grounding_agent.voice.errors import AudioFormatError, VoiceError
 from grounding_agent.voice.feedback import spoken_answer

@@ -30,6 +30,7 @@ from grounding_agent.core.control import stop_result
 from grounding_agent.core.errors import CommandError
 from grounding_agent.core.frame_slot import FrameSlot
 from grounding_agent.core.result import (
+    STANDING_REQUEST_ID,
     GroundingResult,
     ResultStatus,
     StampModel,
@@ -56,8 +57,6 @@ __all__ = [
 
 _log = logging.getLogger(__name__)
 
-#: request_id of the results of the standing query (commands echo their own, or '').
-STANDING_REQUEST_ID = 'standing'
 _IDLE_WAIT_S = 0.5
 _COMMAND_POLL_S = 0.1
 

@@ -27,7 +27,12 @@ from grounding_agent.core.errors import CommandError
 from grounding_agent.voice.audio import RECOGNIZER_RATE, FloatAudio, resample, to_int16
 from grounding_agent.voice.errors import VoiceConfigError
 from grounding_agent.voice.grammar import CommandGrammar, default_objects, normalize_text
-from grounding_agent.voice.recognizer import Hypothesis, Recognition, Recognizer
+from grounding_agent.voice.recognizer import (
+    Hypothesis,
+    Recognition,
+    Recognizer,
+    check_speed_views,
+)
 from grounding_agent.voice.vad import EnergyVad, Utterance, VadConfig
 
 __all__ = [
@@ -85,11 +90,10 @@ class VoiceConfig(BaseModel):
     def _check_speed_views(cls, value: Any) -> Any:
         if isinstance(value, str):  # '0.95, 1.05' from a parameter or command line; '' = off
             value = [v for v in value.split(',') if v.strip()]
-        speeds = tuple(float(v) for v in value)
-        for speed in speeds:
-            if not 0.8 <= speed <= 1.25 or speed == 1.0:
-                raise ValueError(f'speed views must lie in 0.8..1.25 and differ from 1.0: {speed}')
-        return speeds
+        try:
+            return check_speed_views(value)
+        except VoiceConfigError as exc:  # pydantic reports ValueErrors with the field's name
+            raise ValueError(str(exc)) from exc
 
     @classmethod
     def from_mapping(cls, values: dict[str, Any]) -> VoiceConfig:

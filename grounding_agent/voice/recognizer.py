@@ -20,6 +20,7 @@ import math
 import threading
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -38,6 +39,7 @@ __all__ = [
     'PocketsphinxRecognizer',
     'Recognition',
     'Recognizer',
+    'check_speed_views',
 ]
 
 Int16Audio = npt.NDArray[np.int16]
@@ -87,6 +89,18 @@ class Recognizer(ABC):
 
     def close(self) -> None:  # noqa: B027  (optional hook, most recognisers hold no resources)
         """Release the model."""
+
+
+def check_speed_views(speeds: Iterable[float]) -> tuple[float, ...]:
+    """The speed views as floats; raises VoiceConfigError unless each lies in 0.8..1.25 and
+    differs from 1.0 (the first decode is already at normal speed)."""
+    checked = tuple(float(speed) for speed in speeds)
+    for speed in checked:
+        if not 0.8 <= speed <= 1.25 or speed == 1.0:
+            raise VoiceConfigError(
+                f'speed views must lie in 0.8..1.25 and differ from 1.0, got {speed}'
+            )
+    return checked
 
 
 def _softmax_hypotheses(
@@ -145,11 +159,6 @@ class PocketsphinxRecognizer(Recognizer):
             raise VoiceConfigError(f'score_scale must be > 0, got {score_scale}')
         if nbest < 1:
             raise VoiceConfigError(f'nbest must be at least 1, got {nbest}')
-        for speed in speed_views:
-            if not 0.8 <= speed <= 1.25 or speed == 1.0:
-                raise VoiceConfigError(
-                    f'speed views must lie in 0.8..1.25 and differ from 1.0, got {speed}'
-                )
         try:
             from pocketsphinx import Decoder, get_model_path
         except ImportError as exc:
@@ -162,7 +171,7 @@ class PocketsphinxRecognizer(Recognizer):
         self.score_scale = float(score_scale)
         self.nbest = int(nbest)
         # Resampling ratios: playing at speed f makes the audio 1/f as long.
-        self.speed_views = tuple(float(speed) for speed in speed_views)
+        self.speed_views = check_speed_views(speed_views)
         self._view_ratios = tuple(
             Fraction(1 / speed).limit_denominator(100) for speed in self.speed_views
         )
