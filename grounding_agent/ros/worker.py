@@ -510,12 +510,25 @@ class InferenceWorker:
 
     # -- the standing query -------------------------------------------------------------------
 
+    @staticmethod
+    def _key(settings: WorkerSettings) -> tuple[str, str, TrackerConfig]:
+        return (settings.standing_query, settings.standing_camera, settings.tracking)
+
+    def _is_current(self, standing: StandingQuery) -> bool:
+        """Whether `standing` is still what the settings ask for (the `query` parameter can be
+        cleared or changed from the executor at any time; the worker adopts it on its next
+        step, but nothing of the old query may be published meanwhile)."""
+        wanted = self._key(self._settings())
+        with self._lock:
+            return self._standing is standing and self._standing_key == wanted
+
     def _standing_for(self, settings: WorkerSettings) -> StandingQuery | None:
-        key = (settings.standing_query, settings.standing_camera, settings.tracking)
+        key = self._key(settings)
         if key == self._standing_key:
             return self._standing
-        self._standing_key = key
-        self._standing = None
+        with self._lock:
+            self._standing_key = key
+            self._standing = None
         self._next_standing_s = -math.inf
         if not settings.standing_query:
             return None
@@ -570,7 +583,8 @@ class InferenceWorker:
             result = self._failure(exc, standing.text, STANDING_REQUEST_ID, standing.camera)
         with self._lock:
             self._counters.standing += 1
-        if result is not None:
+        if self._is_current(standing):
+            # an answer for a query that was stopped or replaced while the model ran is dropped
             self._emit(result, frame, captured)
         return 0.0
 
@@ -579,7 +593,7 @@ class InferenceWorker:
         tracked box for it, or None. Costs a Kalman extrapolation, never a model call."""
         with self._lock:
             standing = self._standing
-        if standing is None or standing.camera != camera:
+        if standing is None or standing.camera != camera or not self._is_current(standing):
             return None
         result = standing.on_camera_image(captured.stamp)
         if result is None:

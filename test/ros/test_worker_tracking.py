@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -144,6 +145,37 @@ def test_a_vanished_object_is_occluded_then_lost() -> None:
     lost = rig.published[-1]
     assert lost.status is ResultStatus.REJECTED
     assert lost.target is None
+
+
+def test_an_ended_standing_query_publishes_nothing_more() -> None:
+    """Clearing `query` (a 'stop' command) ends the tracker's boxes at once, before the worker
+    thread next looks at its settings, and a model answer under way when it ended is dropped."""
+    agent = MovingObjectAgent()
+    rig = TrackingRig(agent, TrackerConfig(redetect_max_interval_s=0.5))
+    for i in range(5):
+        rig.camera_frame(i / 10.0)
+    assert rig.camera_frame(0.5) is not None  # locked: a box per camera frame
+    rig.settings = replace(rig.settings, standing_query='')
+    captured = CapturedImage(np.zeros((8, 8, 3), np.uint8), Stamp(0, 600_000_000), 'front', 0.6)
+    rig.feed.slot.put(captured)
+    # the executor's camera callback runs before the worker steps: no tracker box any more
+    assert rig.worker.on_camera_image('front', captured) is None
+
+    # a model answer that was under way when the query ended is not published either
+    rig.settings = replace(rig.settings, standing_query='track the red cube')
+    rig.camera_frame(1.0)  # a fresh standing query: the model is asked on this frame
+    published = len(rig.published)
+    ask = agent.resolve_query_with_detections
+
+    def ask_then_stop(query, frame, *, request_id=''):  # type: ignore[no-untyped-def]
+        rig.settings = replace(rig.settings, standing_query='')
+        return ask(query, frame, request_id=request_id)
+
+    agent.resolve_query_with_detections = ask_then_stop  # type: ignore[method-assign]
+    calls = len(agent.calls)
+    rig.camera_frame(1.5)
+    assert len(agent.calls) == calls + 1  # the model did look at the frame ...
+    assert len(rig.published) == published  # ... and its answer was dropped
 
 
 @pytest.mark.parametrize(
