@@ -16,7 +16,13 @@ import yaml
 from grounding_agent.core.errors import ConfigError
 from grounding_agent.core.result import GroundingResult, ResultStatus, TargetModel, TrackState
 from grounding_agent.core.types import Box, Stamp
-from grounding_agent.demo.report import DemoReport, DemoRow, format_table, write_markdown
+from grounding_agent.demo.report import (
+    DemoReport,
+    DemoRow,
+    TrackSummary,
+    format_table,
+    write_markdown,
+)
 from grounding_agent.demo.scene_file import load_scene_file, scene_from_mapping
 from grounding_agent.demo.scoring import TrueObject, TruthFrame, Verdict, score_result
 from grounding_agent.demo.script import Expectation, load_script, script_from_mapping
@@ -211,6 +217,23 @@ def test_report_lists_every_row_and_the_totals(tmp_path: Path) -> None:
     assert '**Commands: 1 of 2 correct** (1 answered in time)' in text
     assert '[a.png](images/a.png)' in text
     assert 'no answer in time' in text
+
+
+def test_the_track_line_counts_the_track_ids_before_naming_them() -> None:
+    def tracked(track_id: str | None) -> DemoRow:
+        result = answer(GROUNDED, box=[10, 10, 20, 20], track_state=TrackState.TRACKING)
+        target = result.target.model_copy(update={'track_id': track_id})
+        result = result.model_copy(update={'target': target})
+        return DemoRow('t', 'track the ball', result, Verdict(True, 'ball', iou=0.8))
+
+    def line(*ids: str | None) -> str:
+        rows = tuple(tracked(i) for i in ids)
+        return TrackSummary('track the ball', 'ball', 8.0, rows).line()
+
+    # one track whose id happens to be '2' must not read as two tracks
+    assert line('2', '2').endswith('correct (IoU >= threshold) 2/2, mean IoU 0.80, 1 track id (2)')
+    assert line('1', '3', '1').endswith('2 track ids (1, 3)')
+    assert line(None).endswith('0 track ids')
 
 
 # -- end to end ---------------------------------------------------------------------------------

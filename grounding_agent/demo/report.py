@@ -141,10 +141,14 @@ class TrackSummary:
         scored = len(self.scored)
         share = f'{self.correct}/{scored}' if scored else '0/0'
         iou = '-' if self.mean_iou is None else f'{self.mean_iou:.2f}'
-        ids = ', '.join(self.track_ids) or 'none'
+        ids = self.track_ids
+        # the count first: a lone id such as '2' must not read as two tracks
+        followed = f'{len(ids)} track id' + ('' if len(ids) == 1 else 's')
+        if ids:
+            followed += f' ({", ".join(ids)})'
         return (
             f'track "{self.text}": {len(self.rows)} results in {self.duration_s:g} s, '
-            f'correct (IoU >= threshold) {share}, mean IoU {iou}, track ids: {ids}'
+            f'correct (IoU >= threshold) {share}, mean IoU {iou}, {followed}'
         )
 
 
