@@ -36,7 +36,7 @@ from grounding_agent.ros.params import ParamSpec
 from grounding_agent.ros.spin import spin_node
 from grounding_agent.voice.audio import SAMPLE_FORMATS, AudioFormat, FloatAudio, decode_pcm
 from grounding_agent.voice.errors import AudioFormatError, VoiceError
-from grounding_agent.voice.feedback import spoken_answer
+from grounding_agent.voice.feedback import AwaitedAnswers, spoken_answer
 from grounding_agent.voice.grammar import default_objects
 from grounding_agent.voice.listener import (
     CommandListener,
@@ -229,8 +229,8 @@ class VoiceCommandNode(Node):
         self._command_pub = self.create_publisher(String, values['command_topic'], reliable)
         self._heard_pub = self.create_publisher(String, '~/heard', reliable)
         self._prompt_pub = self.create_publisher(String, '~/prompt', reliable)
-        # Commands sent and not answered yet: text -> when sent (monotonic seconds).
-        self._awaiting: dict[str, float] = {}
+        # Commands sent and not answered yet (monotonic seconds).
+        self._awaiting = AwaitedAnswers(_ANSWER_WAIT_S)
         self._awaiting_lock = threading.Lock()
         if values['speak_answers']:
             self.create_subscription(
@@ -361,13 +361,7 @@ class VoiceCommandNode(Node):
         if heard.accepted:
             self.sent_count += 1
             with self._awaiting_lock:
-                now = time.monotonic()
-                self._awaiting = {
-                    text: sent
-                    for text, sent in self._awaiting.items()
-                    if now - sent < _ANSWER_WAIT_S
-                }
-                self._awaiting[heard.command] = now
+                self._awaiting.sent(heard.command, time.monotonic())
             self._command_pub.publish(String(data=heard.command))
             self.get_logger().info(f"command: '{heard.command}' ({heard.confidence:.2f})")
         else:
@@ -382,8 +376,8 @@ class VoiceCommandNode(Node):
         if result.request_id == STANDING_REQUEST_ID:
             return  # the tracked box on every frame is not an answer to say
         with self._awaiting_lock:
-            sent = self._awaiting.pop(result.command, None)
-        if sent is None or time.monotonic() - sent >= _ANSWER_WAIT_S:
+            awaited = self._awaiting.answered(result.command, time.monotonic())
+        if not awaited:
             return
         sentence = spoken_answer(result)
         if sentence:
