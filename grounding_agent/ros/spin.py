@@ -37,7 +37,7 @@ def spin_node(
         executor.add_node(node)
         executor.spin()
     except (KeyboardInterrupt, ExternalShutdownException):
-        pass  # Ctrl-C or a shutdown from outside: a normal end, exit code 0
+        return 0  # Ctrl-C or a shutdown from outside: a normal end
     except config_errors as exc:
         print(f'{name}: {exc}', file=sys.stderr)
         return 2
