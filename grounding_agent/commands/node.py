@@ -10,16 +10,27 @@ from __future__ import annotations
 import argparse
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    # An option rather than a positional: argparse would take `--ros-args` for an unknown option.
+def add_ros_args(
+    parser: argparse.ArgumentParser,
+    help: str = 'ROS arguments (parameters, remappings, log level), as for ros2 run',
+) -> None:
+    """`--ros-args ...`: everything after it, for rclpy (`args.ros_args`, None when absent).
+
+    An option rather than a positional: argparse would take `--ros-args` for an unknown option.
+    The sub-commands that start a node share it.
+    """
     parser.add_argument(
         '--ros-args',
         dest='ros_args',
         nargs=argparse.REMAINDER,
         default=None,
         metavar='ARG',
-        help='ROS arguments (parameters, remappings, log level), as for ros2 run',
+        help=help,
     )
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_ros_args(parser)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -13,6 +13,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from grounding_agent.commands.node import add_ros_args
+
 __all__ = ['add_arguments', 'render_to_directory', 'run']
 
 
@@ -40,13 +42,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         '--rate-hz', type=float, default=None, help='node: frames per second (default 5)'
     )
-    parser.add_argument(
-        '--ros-args',
-        dest='ros_args',
-        nargs=argparse.REMAINDER,
-        default=None,
-        metavar='ARG',
-        help='node: ROS arguments (parameters, remappings, log level), as for ros2 run',
+    add_ros_args(
+        parser, help='node: ROS arguments (parameters, remappings, log level), as for ros2 run'
     )
 
 

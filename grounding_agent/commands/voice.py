@@ -17,6 +17,8 @@ import argparse
 import sys
 import threading
 
+from grounding_agent.commands.node import add_ros_args
+
 __all__ = ['add_arguments', 'run']
 
 
@@ -58,12 +60,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help='print each utterance as a JSON line (text, confidence, accepted, '
         'reason) before the final command line',
     )
-    parser.add_argument(
-        '--ros-args',
-        dest='ros_args',
-        nargs=argparse.REMAINDER,
-        default=None,
-        help='everything after it goes to the ROS node (e.g. --ros-args -p source:=topic)',
+    add_ros_args(
+        parser, help='everything after it goes to the ROS node (e.g. --ros-args -p source:=topic)'
     )
 
 
