@@ -514,13 +514,13 @@ class InferenceWorker:
     def _key(settings: WorkerSettings) -> tuple[str, str, TrackerConfig]:
         return (settings.standing_query, settings.standing_camera, settings.tracking)
 
-    def _is_current(self, standing: StandingQuery) -> bool:
-        """Whether `standing` is still what the settings ask for (the `query` parameter can be
-        cleared or changed from the executor at any time; the worker adopts it on its next
-        step, but nothing of the old query may be published meanwhile)."""
+    def _current_standing(self) -> StandingQuery | None:
+        """The standing query, if it is still what the settings ask for (the `query` parameter
+        can be cleared or changed from the executor at any time; the worker adopts the new
+        value on its next step, but nothing of the old query may be published meanwhile)."""
         wanted = self._key(self._settings())
         with self._lock:
-            return self._standing is standing and self._standing_key == wanted
+            return self._standing if self._standing_key == wanted else None
 
     def _standing_for(self, settings: WorkerSettings) -> StandingQuery | None:
         key = self._key(settings)
@@ -583,7 +583,7 @@ class InferenceWorker:
             result = self._failure(exc, standing.text, STANDING_REQUEST_ID, standing.camera)
         with self._lock:
             self._counters.standing += 1
-        if self._is_current(standing):
+        if self._current_standing() is standing:
             # an answer for a query that was stopped or replaced while the model ran is dropped
             self._emit(result, frame, captured)
         return 0.0
@@ -591,9 +591,8 @@ class InferenceWorker:
     def on_camera_image(self, camera: str, captured: CapturedImage) -> GroundingResult | None:
         """Called for every image of `camera` (executor thread): the standing grounding's
         tracked box for it, or None. Costs a Kalman extrapolation, never a model call."""
-        with self._lock:
-            standing = self._standing
-        if standing is None or standing.camera != camera or not self._is_current(standing):
+        standing = self._current_standing()
+        if standing is None or standing.camera != camera:
             return None
         result = standing.on_camera_image(captured.stamp)
         if result is None:
