@@ -42,10 +42,16 @@ import numpy.typing as npt
 from grounding_agent.backends.base import Backend, BackendConfig, register_backend
 from grounding_agent.core.errors import BackendError, ConfigError
 from grounding_agent.core.types import Box, Detection
-from grounding_agent.core.vocabulary import COLOUR_SYNONYMS, COLOURS, SHAPE_NOUNS, SIZE_SYNONYMS
+from grounding_agent.core.vocabulary import (
+    ANY_OBJECT_NOUNS,
+    COLOUR_SYNONYMS,
+    COLOURS,
+    SHAPE_NOUNS,
+    SIZE_SYNONYMS,
+    singular_noun,
+)
 
 __all__ = [
-    'GENERIC_NOUNS',
     'SHAPE_CLASSES',
     'SHAPE_MEASUREMENTS',
     'SHAPE_MODEL',
@@ -66,10 +72,6 @@ __all__ = [
 
 #: The coarse shape classes, in the order of `core.vocabulary.SHAPE_NOUNS` values.
 SHAPE_CLASSES: tuple[str, ...] = tuple(dict.fromkeys(SHAPE_NOUNS.values()))
-
-#: Nouns that match every object ('the red one', 'any object').
-GENERIC_NOUNS = frozenset({'object', 'thing', 'item', 'one', 'shape', 'something', 'objects',
-                           'things', 'items', 'ones', 'shapes'})  # fmt: skip
 
 _FILLER_WORDS = frozenset({'a', 'an', 'the', 'any', 'some', 'of', 'that', 'this', 'all'})
 
@@ -134,27 +136,14 @@ class PhraseRequest:
     size: str | None = None
 
 
-_PLURALS = {'boxes': 'box', 'ones': 'one'}
-
-
-def _singular(word: str) -> str:
-    if word in _PLURALS:
-        return _PLURALS[word]
-    if word.endswith('es') and word[:-2] in SHAPE_NOUNS:
-        return word[:-2]
-    if word.endswith('s') and (word[:-1] in SHAPE_NOUNS or word[:-1] in GENERIC_NOUNS):
-        return word[:-1]
-    return word
-
-
 def parse_phrase(phrase: str) -> PhraseRequest:
     """Read the shape noun, colour and size words of a detector phrase ('small red cube').
 
     The head noun decides: a shape noun (SHAPE_NOUNS) asks for that shape class, a generic noun
-    ('object', 'thing', 'one') or no noun at all ('red') asks for any object, and any other
-    noun ('laptop', 'mug handle') is unknown to this backend.
+    (ANY_OBJECT_NOUNS: 'object', 'thing', 'one') or no noun at all ('red') asks for any object,
+    and any other noun ('laptop', 'mug handle') is unknown to this backend.
     """
-    words = [_singular(w) for w in re.findall(r"[a-z]+(?:'[a-z]+)?", phrase.lower())]
+    words = [singular_noun(w) for w in re.findall(r"[a-z]+(?:'[a-z]+)?", phrase.lower())]
     colour = next(
         (COLOUR_SYNONYMS.get(w, w) for w in words if COLOUR_SYNONYMS.get(w, w) in COLOURS), None
     )
@@ -172,7 +161,7 @@ def parse_phrase(phrase: str) -> PhraseRequest:
         # but 'cube block' would be).
         return PhraseRequest(phrase, True, shapes[-1], colour, size)
     head = content[-1] if content else None
-    known = head is None or head in GENERIC_NOUNS
+    known = head is None or head in ANY_OBJECT_NOUNS
     return PhraseRequest(phrase, known, None, colour, size)
 
 

@@ -20,9 +20,10 @@ from grounding_agent.core.config import ResolverConfig
 from grounding_agent.core.control import is_stop_command, stop_result
 from grounding_agent.core.errors import BackendError, CommandError, ImageConversionError
 from grounding_agent.core.geometry import with_points
-from grounding_agent.core.resolver import GENERIC_PHRASE, Resolver, Verifier
+from grounding_agent.core.resolver import Resolver, Verifier
 from grounding_agent.core.result import GroundingResult, StampModel, error_result
 from grounding_agent.core.types import Box, Detection, Frame, Query, QueryKind
+from grounding_agent.core.vocabulary import GENERIC_PHRASE
 
 __all__ = ['NO_IMAGE_REASON', 'GroundingAgent', 'query_phrases']
 

@@ -74,8 +74,6 @@ _QUESTION_TERMINALS = {
     QueryKind.WHAT: 'WHAT',
     QueryKind.WHICH: 'WHICH',
 }
-# Heads that mean 'whatever is there' in a what-question: 'what objects are on the table'.
-_WHAT_GENERIC_HEADS = frozenset({'object', 'thing', 'item'})
 _SINGULAR_DETERMINERS = frozenset({'one of the', 'each of the', 'every one of the'})
 # Words of the leading fillers that are also objects: 'robot' is only dropped before a command.
 _VOCATIVES = frozenset({'robot'})
@@ -553,7 +551,9 @@ def _is_description(link: _Link) -> bool:
     head = anchor.head()
     if head is None:
         return any(t.kind == 'COLOUR' for t in anchor.items)  # 'the man in black'
-    return head.text in vocab.CLOTHING_NOUNS or _singular(head.text)[0] in vocab.CLOTHING_NOUNS
+    return (
+        head.text in vocab.CLOTHING_NOUNS or vocab.singular_noun(head.text) in vocab.CLOTHING_NOUNS
+    )
 
 
 def _describe(link: _Link) -> str:
@@ -609,26 +609,6 @@ def _merges_of(node: _Nominal, link: _Link) -> bool:
 # Nominal -> ObjectRef
 
 
-def _singular(word: str) -> tuple[str, bool]:
-    """('boxes', plural) -> ('box', True); words that are not plural come back unchanged."""
-    *head, last = word.split(' ')
-    prefix = ' '.join(head) + ' ' if head else ''
-    if last in vocab.IRREGULAR_PLURALS:
-        return prefix + vocab.IRREGULAR_PLURALS[last], True
-    if (
-        len(last) <= 3
-        or not last.endswith('s')
-        or last in vocab.SINGULAR_NOUNS_IN_S
-        or last.endswith(('ss', 'us', 'is', "'s"))
-    ):
-        return word, False
-    if last.endswith('ies') and len(last) > 4:
-        return prefix + last[:-3] + 'y', True
-    if last.endswith(('sses', 'xes', 'ches', 'shes', 'zzes')):
-        return prefix + last[:-2], True
-    return prefix + last[:-1], True
-
-
 def _ordinal(nominal: _Nominal, modifiers: list[str]) -> Ordinal | None:
     """Combine 'second', 'largest', 'from the left' into one Ordinal (the first order wins)."""
     index = next((int(t.value) for t in nominal.items if t.kind == 'ORDINAL'), None)
@@ -661,7 +641,8 @@ def _freeze(nominal: _Nominal, *, what: bool = False) -> ObjectRef:
             raise CommandError(
                 f"'{head_text}' does not name an object: say what it is, e.g. 'the red cube'"
             )
-        noun, plural = _singular(head_text)
+        noun = vocab.singular_noun(head_text)
+        plural = noun != head_text
     elif head_index is not None:
         plural = items[head_index].text == 'ones'
     elif items and items[-1].kind == 'COLOUR' and items[-1].text in vocab.COLOUR_NOUNS:
@@ -674,7 +655,7 @@ def _freeze(nominal: _Nominal, *, what: bool = False) -> ObjectRef:
         raise CommandError(
             f"no object named in '{shown}': say what it is, e.g. 'the red cube' or 'the red one'"
         )
-    if what and noun in _WHAT_GENERIC_HEADS:
+    if what and noun in vocab.ANY_OBJECT_NOUNS:
         noun = None  # 'what objects are on the table'
 
     # The detector text: the words as written, the head last, predicates ('that is red')
@@ -713,7 +694,7 @@ def _freeze(nominal: _Nominal, *, what: bool = False) -> ObjectRef:
         plural = False  # 'one of the cups', 'the second of the cups': one object
     if noun is None and (written or nominal.descriptions or not what):
         # 'the red one' is looked for as 'red object'; 'what is on the table' asks for anything.
-        written.append(vocab.GENERIC_OBJECT)
+        written.append(vocab.GENERIC_PHRASE)
     phrase = ' '.join([*written, *nominal.descriptions])
     relations = tuple(_constraint(relation, anchors) for relation, anchors in nominal.relations)
     return ObjectRef(

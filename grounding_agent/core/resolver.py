@@ -45,11 +45,17 @@ from grounding_agent.core.types import (
     Relation,
     RelationConstraint,
 )
-from grounding_agent.core.vocabulary import COLOUR_SYNONYMS, COLOURS, SHAPE_NOUNS, SIZE_SYNONYMS
+from grounding_agent.core.vocabulary import (
+    COLOUR_SYNONYMS,
+    COLOURS,
+    GENERIC_PHRASE,
+    SHAPE_NOUNS,
+    SIZE_SYNONYMS,
+    counted,
+)
 
 __all__ = [
     'ANCHOR_CHOICES',
-    'GENERIC_PHRASE',
     'LONE_SIZE_SCORE',
     'RELATION_WORDS',
     'SAME_OBJECT_IOU',
@@ -57,9 +63,6 @@ __all__ = [
     'Verifier',
     'describe_ref',
 ]
-
-#: The phrase the agent also asks the backend for when a WHAT question needs every object.
-GENERIC_PHRASE = 'object'
 
 #: Two boxes overlapping this much (IoU) are one physical object seen under two phrases: an
 #: object is never its own anchor, and 'what is left of the laptop?' never answers 'laptop'.
@@ -135,32 +138,6 @@ def _ordinal_words(ordinal: Ordinal) -> str:
         return word if ordinal.index == 1 else f'{_nth(ordinal.index)} {word}'
     nth = _nth(ordinal.index)
     return f'{nth} {_ORDER_WORDS[ordinal.order]}' if ordinal.order in _ORDER_WORDS else nth
-
-
-def _plural(name: str) -> str:
-    """English plural of a phrase's last word, for reasons ('cup' -> 'cups'); plurals stay."""
-    if name.endswith('s') and not name.endswith('ss'):
-        return name
-    if name.endswith(('ss', 'x', 'z', 'ch', 'sh')):
-        return name + 'es'
-    if name.endswith('y') and len(name) > 1 and name[-2] not in 'aeiou':
-        return name[:-1] + 'ies'
-    return name + 's'
-
-
-def _singular(name: str) -> str:
-    """Undo `_plural` for the phrases a plural query carries ('cubes' -> 'cube')."""
-    if name.endswith('ies'):
-        return name[:-3] + 'y'
-    if name.endswith(('sses', 'xes', 'zes', 'ches', 'shes')):
-        return name[:-2]
-    if name.endswith('s') and not name.endswith('ss'):
-        return name[:-1]
-    return name
-
-
-def _counted(count: int, name: str) -> str:
-    return f'{count} {_singular(name) if count == 1 else _plural(name)}'
 
 
 def _ref_name(ref: ObjectRef) -> str:
@@ -485,7 +462,7 @@ class _Scene:
         index = select_ordinal(detections, ref.ordinal, intrinsics=self.intrinsics)
         if index is None:
             result.failure = (
-                f'only {_counted(len(detections), _ref_name(ref))}; '
+                f'only {counted(len(detections), _ref_name(ref))}; '
                 f'cannot take the {_ordinal_words(ref.ordinal)}'
             )
             return []
@@ -583,7 +560,7 @@ class _Context:
 
     def ambiguous(self, contenders: Sequence[_Candidate], detail: str) -> GroundingResult:
         """`ambiguous` with every contender, so the planner can ask the operator which one."""
-        name = _counted(len(contenders), _ref_name(self.query.target))
+        name = counted(len(contenders), _ref_name(self.query.target))
         return self.result(
             ResultStatus.AMBIGUOUS,
             f'{name} match almost equally {detail}; say which one',
@@ -627,7 +604,7 @@ def _locate(context: _Context, scene: _Scene) -> GroundingResult:
         return context.result(ResultStatus.REJECTED, resolution.failure)
     if query.target.plural and query.target.ordinal is None and query.kind is not QueryKind.WHICH:
         best = resolution.selected[0]
-        reason = f'{_counted(len(resolution.selected), _ref_name(query.target))}; best: '
+        reason = f'{counted(len(resolution.selected), _ref_name(query.target))}; best: '
         return context.result(
             ResultStatus.GROUNDED,
             reason + _grounded_reason(best),
@@ -679,7 +656,7 @@ def _count(context: _Context, scene: _Scene) -> GroundingResult:
     resolution = scene.resolve(context.query.target)
     name = _ref_name(context.query.target)
     matches = resolution.matches
-    reason = f'counted {_counted(len(matches), name)}'
+    reason = f'counted {counted(len(matches), name)}'
     if not matches:
         reason += f': {resolution.failure}'
     return context.result(
@@ -772,7 +749,7 @@ def _what(context: _Context, scene: _Scene) -> GroundingResult:
     answer = ', '.join(c.name for c in ordered)
     return context.result(
         ResultStatus.ANSWERED,
-        f'{_counted(len(ordered), "object")}{where}: {answer}',
+        f'{counted(len(ordered), "object")}{where}: {answer}',
         answer=answer,
         candidates=[c.target() for c in ordered],
     )

@@ -1,18 +1,24 @@
 """The words the agent understands by itself: verbs, colours, sizes, shapes, relations, ordinals.
 
-The command parser, the `color_shape` backend and the speech grammar are all generated from these
-tables, so they cannot drift apart. Words not listed here are not errors: they stay in the phrase
-handed to the model. Every table maps a lower-case phrase (one or more words separated by single
-spaces) to its meaning; the parser matches longer phrases before shorter ones.
+The command parser, the `color_shape` backend, the resolver's reasons, the simulator's ground
+truth and the speech grammar all take their words from here (and singular / plural from
+`singular_noun` / `plural_noun`), so they cannot drift apart. Words not listed here are not
+errors: they stay in the phrase handed to the model. Every table maps a lower-case phrase (one or
+more words separated by single spaces) to its meaning; the parser matches longer phrases before
+shorter ones.
 """
 
 from __future__ import annotations
 
+from functools import lru_cache
 from types import MappingProxyType
+
+import inflect
 
 from grounding_agent.core.types import OrdinalOrder, QueryKind, Relation
 
 __all__ = [
+    'ANY_OBJECT_NOUNS',
     'ATTRIBUTE_PHRASES',
     'CAMERA_REFERENCES',
     'CLOTHING_NOUNS',
@@ -26,7 +32,7 @@ __all__ = [
     'DETERMINERS',
     'FILLER_PHRASES',
     'GENERIC_NOUNS',
-    'GENERIC_OBJECT',
+    'GENERIC_PHRASE',
     'IRREGULAR_PLURALS',
     'LEADING_FILLERS',
     'NEGATIONS',
@@ -45,6 +51,10 @@ __all__ = [
     'SIZE_SYNONYMS',
     'SUPERLATIVES',
     'VERB_PHRASES',
+    'counted',
+    'is_plural',
+    'plural_noun',
+    'singular_noun',
     'vocabulary_words',
 ]
 
@@ -280,8 +290,14 @@ CLOTHING_NOUNS: frozenset[str] = frozenset({
 GENERIC_NOUNS: tuple[str, ...] = (
     'one', 'ones', 'something', 'anything', 'everything', 'object of interest',
 )
-# The detector text for such a head: 'the red one' is looked for as 'red object'.
-GENERIC_OBJECT = 'object'
+# The detector text for such a head: 'the red one' is looked for as 'red object'. The agent also
+# asks the backend for it when a WHAT question needs every object in view.
+GENERIC_PHRASE = 'object'
+# Nouns that name no kind of object, so they match any object ('the red thing', 'any shape'):
+# the color_shape backend, the simulator's ground truth and WHAT questions read them so.
+ANY_OBJECT_NOUNS: frozenset[str] = frozenset({
+    GENERIC_PHRASE, 'thing', 'item', 'shape', *(p for p in GENERIC_NOUNS if ' ' not in p),
+})
 # Words that can never be the object of a command: 'find it' does not say what to find.
 NOT_NOUNS: frozenset[str] = frozenset({
     'it', 'them', 'they', 'this', 'that', 'these', 'those', 'he', 'she', 'him', 'her', 'i', 'we',
@@ -362,6 +378,71 @@ SINGULAR_NOUNS_IN_S: frozenset[str] = frozenset({
 })
 
 # fmt: on
+
+# Word endings of singular nouns that the inflection library would strip an 's' from ('bus' ->
+# 'bu', 'iris' -> 'iri'); a possessive is not a plural either.
+_SINGULAR_ENDINGS = ('us', 'is', "'s")
+# Words after which a name goes on about something else: 'cup with a handle', 'person in red'.
+_PREPOSITIONS = frozenset(p for p in (*DESCRIPTIVE_WORDS, *RELATION_PHRASES) if ' ' not in p)
+
+
+def _inflection_engine() -> inflect.engine:
+    """The `inflect` engine, taught the table entries it gets wrong or does not know."""
+    engine = inflect.engine()
+    common: dict[str, str] = {}
+    for plural, singular in IRREGULAR_PLURALS.items():
+        common.setdefault(singular, plural)  # the first listed is the common plural
+    for singular, plural in common.items():
+        engine.defnoun(singular, plural)
+    for noun in SINGULAR_NOUNS_IN_S - common.keys():
+        if engine.plural_noun(noun) == noun + 's':
+            engine.defnoun(noun, noun)  # 'scissors', 'pants': one form for one and many
+    return engine
+
+
+_ENGINE = _inflection_engine()
+
+
+def _split_head(phrase: str) -> tuple[str, str]:
+    """An object name as (words up to its head noun, the rest): ('red cups', ' with a handle')."""
+    words = phrase.split(' ')
+    cut = next((i for i, w in enumerate(words) if i and w in _PREPOSITIONS), len(words))
+    return ' '.join(words[:cut]), ''.join(f' {w}' for w in words[cut:])
+
+
+@lru_cache(maxsize=4096)
+def singular_noun(phrase: str) -> str:
+    """The singular of an object name ('boxes' -> 'box', 'red knives' -> 'red knife',
+    'cups with lids' -> 'cup with lids'); a name that is not plural comes back as written
+    ('bus', 'scissors', 'glass').
+    """
+    noun, rest = _split_head(phrase)
+    head = noun.rsplit(' ', 1)[-1]
+    if not head or head in SINGULAR_NOUNS_IN_S or head.endswith(_SINGULAR_ENDINGS):
+        return phrase
+    return (_ENGINE.singular_noun(noun) or noun) + rest
+
+
+@lru_cache(maxsize=4096)
+def plural_noun(phrase: str) -> str:
+    """The plural of an object name ('box' -> 'boxes', 'knife' -> 'knives', 'bus' -> 'buses',
+    'cup with a lid' -> 'cups with a lid'); a name that is already plural comes back as written.
+    """
+    if not phrase or is_plural(phrase):
+        return phrase
+    noun, rest = _split_head(phrase)
+    return (_ENGINE.plural_noun(noun) or noun) + rest
+
+
+def is_plural(phrase: str) -> bool:
+    """True when the object name is a plural ('cups', 'people'), by `singular_noun`."""
+    return singular_noun(phrase) != phrase
+
+
+def counted(count: int, phrase: str) -> str:
+    """'1 box', '0 knives', '3 glasses': a count with its object name in the right number."""
+    one = singular_noun(phrase)
+    return f'{count} {one if count == 1 else plural_noun(one)}'
 
 
 def vocabulary_words() -> dict[str, list[str]]:

@@ -31,6 +31,7 @@ from grounding_agent.core.result import TrackState
 from grounding_agent.core.standing import StandingGrounding
 from grounding_agent.core.tracking import TrackerConfig, TrackSet
 from grounding_agent.core.types import Box, ObjectRef, Query, QueryKind, Stamp
+from grounding_agent.core.vocabulary import GENERIC_PHRASE
 from grounding_agent.sim.sequences import SEQUENCE_KINDS
 
 __all__ = [
@@ -42,8 +43,6 @@ __all__ = [
     'score_mot',
     'write_report',
 ]
-
-GENERIC_PHRASE = 'object'
 
 
 @dataclass

@@ -32,7 +32,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from grounding_agent.core.types import ObjectRef, OrdinalOrder, Relation
-from grounding_agent.core.vocabulary import COLOUR_SYNONYMS, SHAPE_NOUNS, SIZE_SYNONYMS
+from grounding_agent.core.vocabulary import (
+    ANY_OBJECT_NOUNS,
+    COLOUR_SYNONYMS,
+    SHAPE_NOUNS,
+    SIZE_SYNONYMS,
+)
 from grounding_agent.sim.scene import SIZE_M
 from grounding_agent.sim.world import ObjectTruth
 
@@ -43,7 +48,6 @@ __all__ = [
     'DEPTH_FALSE',
     'DEPTH_LATERAL',
     'DEPTH_TRUE',
-    'GENERIC_NOUNS',
     'HIDDEN_FALSE',
     'HIDDEN_TRUE',
     'RANK_GAP',
@@ -67,7 +71,6 @@ AREA_RATIO = 1.4
 HIDDEN_TRUE = 0.85
 HIDDEN_FALSE = 0.95
 
-GENERIC_NOUNS = frozenset({'object', 'thing', 'item', 'one', 'shape', 'something'})
 _HIDDEN_WORDS = frozenset({'hidden', 'occluded', 'covered', 'obscured', 'blocked'})
 _NEUTRAL_WORDS = frozenset({'partly', 'partially', 'half', 'somewhat'})
 
@@ -145,7 +148,7 @@ def relation_truth(relation: Relation, subject: ObjectTruth, anchor: ObjectTruth
 
 
 def _noun_truth(noun: str | None, truth: ObjectTruth) -> bool:
-    if noun is None or noun in GENERIC_NOUNS:
+    if noun is None or noun in ANY_OBJECT_NOUNS:
         return True
     return SHAPE_NOUNS.get(noun) == truth.shape
 

@@ -37,7 +37,6 @@ __all__ = [
     'build_command_grammar',
     'default_objects',
     'normalize_text',
-    'plural_of',
 ]
 
 # Household objects a tabletop robot meets, added to the vocabulary's shape nouns by default.
@@ -69,28 +68,6 @@ def default_objects() -> tuple[str, ...]:
 def normalize_text(text: str) -> str:
     """Lower case, punctuation stripped, single spaces: the form commands are compared in."""
     return ' '.join(_WORD_RE.findall(text.lower()))
-
-
-def plural_of(noun: str) -> str:
-    """English plural of a (possibly multi-word) object name: 'box' -> 'boxes'.
-
-    Irregular plurals come from the parser's own table, so the parser maps them back.
-    """
-    *head, last = noun.split()
-    irregular: dict[str, str] = {}
-    for plural_form, singular in vocabulary.IRREGULAR_PLURALS.items():
-        irregular.setdefault(singular, plural_form)  # the first listed is the common one
-    if last in irregular:
-        plural = irregular[last]
-    elif last in vocabulary.SINGULAR_NOUNS_IN_S:
-        plural = last  # the parser keeps these as written ('scissors', 'pants')
-    elif last.endswith(('s', 'x', 'z', 'ch', 'sh')):
-        plural = last + 'es'
-    elif last.endswith('y') and len(last) > 1 and last[-2] not in 'aeiou':
-        plural = last[:-1] + 'ies'
-    else:
-        plural = last + 's'
-    return ' '.join([*head, plural])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -391,7 +368,7 @@ def build_command_grammar(
         for phrases in (
             *tables.values(),
             object_names,
-            map(plural_of, object_names),
+            map(vocabulary.plural_noun, object_names),
             [wake],
             _FRAME_WORDS,
             vocabulary.STOP_PHRASES,
@@ -421,7 +398,7 @@ def build_command_grammar(
             'object names the recogniser cannot pronounce, left out of the speech grammar: %s',
             ', '.join(unsayable),
         )
-    plural = say.spoken(plural_of(o) for o in singular)
+    plural = say.spoken(vocabulary.plural_noun(o) for o in singular)
     word_lists = {
         'verb': singular_verbs,
         'colour': say.spoken(tables['colours']),

@@ -9,7 +9,7 @@ import pytest
 
 from grounding_agent.core.config import ResolverConfig
 from grounding_agent.core.errors import CommandError
-from grounding_agent.core.resolver import GENERIC_PHRASE, LONE_SIZE_SCORE, Resolver, describe_ref
+from grounding_agent.core.resolver import LONE_SIZE_SCORE, Resolver, describe_ref
 from grounding_agent.core.result import GroundingResult, ResultStatus
 from grounding_agent.core.types import (
     Box,
@@ -25,6 +25,7 @@ from grounding_agent.core.types import (
     RelationConstraint,
     Stamp,
 )
+from grounding_agent.core.vocabulary import GENERIC_PHRASE
 
 FRAME = Frame(
     image=np.zeros((480, 640, 3), dtype=np.uint8),
@@ -336,7 +337,8 @@ def test_shape_of_the_noun_itself_is_not_counted_twice() -> None:
     ('phrase', 'count', 'reason'),
     [('cup', 2, 'counted 2 cups'), ('cups', 2, 'counted 2 cups'), ('boxes', 1, 'counted 1 box'),
      ('glass', 3, 'counted 3 glasses'), ('battery', 2, 'counted 2 batteries'),
-     ('cubes', 1, 'counted 1 cube')],
+     ('cubes', 1, 'counted 1 cube'), ('knife', 0, 'counted 0 knives: no knife found'),
+     ('buses', 1, 'counted 1 bus'), ('person', 2, 'counted 2 people')],
 )  # fmt: skip
 def test_count_reason_reads_as_english(phrase: str, count: int, reason: str) -> None:
     found = [seen(phrase, (x, 200, x + 50, 250)) for x in (60, 260, 460)[:count]]

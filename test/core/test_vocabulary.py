@@ -7,6 +7,7 @@ cannot read (or reads as something else) fails here, not on the robot.
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
@@ -16,12 +17,6 @@ from grounding_agent.core.parser import parse_command, tokenize_command
 from grounding_agent.core.types import OrdinalOrder, QueryKind, Relation
 
 _WORD_RE = re.compile(r"[^\W_]+(?:['\-][^\W_]+)*")
-
-
-def _plural(noun: str) -> str:
-    if noun.endswith(('s', 'x', 'z', 'ch', 'sh')):
-        return noun + 'es'
-    return noun + 's'
 
 
 @pytest.mark.parametrize('colour', [*vocab.COLOURS, *vocab.COLOUR_SYNONYMS])
@@ -42,7 +37,7 @@ def test_size(size: str) -> None:
 @pytest.mark.parametrize('noun', list(vocab.SHAPE_NOUNS))
 def test_shape_noun(noun: str) -> None:
     one = parse_command(f'find the {noun}').target
-    many = parse_command(f'how many {_plural(noun)} are there').target
+    many = parse_command(f'how many {vocab.plural_noun(noun)} are there').target
     assert (one.noun, one.shape, one.plural) == (noun, vocab.SHAPE_NOUNS[noun], False)
     assert (many.noun, many.shape, many.plural) == (noun, vocab.SHAPE_NOUNS[noun], True)
 
@@ -182,7 +177,7 @@ def test_clothing_is_description(clothing: str) -> None:
 def test_generic_noun(word: str) -> None:
     target = parse_command(f'find the red {word}').target
     assert (target.noun, target.colour) == (None, 'red')
-    assert target.phrase == f'red {vocab.GENERIC_OBJECT}'
+    assert target.phrase == f'red {vocab.GENERIC_PHRASE}'
 
 
 @pytest.mark.parametrize('word', vocab.NEGATIONS)
@@ -266,3 +261,62 @@ def test_original_tables_are_kept() -> None:
     assert {'first', '6th', 'last'} <= set(vocab.ORDINAL_WORDS)
     assert {'leftmost', 'tiniest'} <= set(vocab.SUPERLATIVES)
     assert {'zero', 'ten'} <= set(vocab.NUMBER_WORDS)
+
+
+@pytest.mark.parametrize(
+    ('singular', 'plural'),
+    [
+        ('box', 'boxes'), ('cup', 'cups'), ('glass', 'glasses'), ('battery', 'batteries'),
+        ('knife', 'knives'), ('bus', 'buses'), ('person', 'people'), ('lens', 'lenses'),
+        ('virus', 'viruses'), ('hoodie', 'hoodies'), ('cactus', 'cacti'), ('mouse', 'mice'),
+        ('coffee mug', 'coffee mugs'), ('red knife', 'red knives'),
+        ('cup with a lid', 'cups with a lid'), ('person in red', 'people in red'),
+        ('scissors', 'scissors'),
+    ],
+)  # fmt: skip
+def test_singular_and_plural_are_inverse(singular: str, plural: str) -> None:
+    assert vocab.plural_noun(singular) == plural
+    assert vocab.singular_noun(plural) == singular
+    assert vocab.plural_noun(plural) == plural  # a plural stays plural
+    assert vocab.singular_noun(singular) == singular  # 'bus' is not 'bu'
+
+
+@pytest.mark.parametrize(
+    ('count', 'name', 'text'),
+    [(0, 'knife', '0 knives'), (1, 'buses', '1 bus'), (2, 'bus', '2 buses'),
+     (1, 'red cubes', '1 red cube'), (3, 'glass', '3 glasses'), (1, 'people', '1 person')],
+)  # fmt: skip
+def test_counted(count: int, name: str, text: str) -> None:
+    assert vocab.counted(count, name) == text
+
+
+@pytest.mark.parametrize('noun', sorted(vocab.SINGULAR_NOUNS_IN_S | set(vocab.SHAPE_NOUNS)))
+def test_singular_nouns_are_not_plural(noun: str) -> None:
+    assert not vocab.is_plural(noun)
+
+
+@pytest.mark.parametrize('plural', list(vocab.IRREGULAR_PLURALS))
+def test_irregular_plural_table_is_the_inflection(plural: str) -> None:
+    assert vocab.singular_noun(plural) == vocab.IRREGULAR_PLURALS[plural]
+    assert vocab.is_plural(plural)
+
+
+def test_generic_phrase_matches_any_object() -> None:
+    assert vocab.GENERIC_PHRASE in vocab.ANY_OBJECT_NOUNS
+    assert {'thing', 'item', 'one', 'something'} <= vocab.ANY_OBJECT_NOUNS
+
+
+def test_words_are_owned_by_the_vocabulary_alone() -> None:
+    """No second singular/plural routine or generic-noun table grows back elsewhere."""
+    package = Path(vocab.__file__).parents[1]
+    owner = Path(vocab.__file__)
+    pattern = re.compile(
+        r'^(def \w*(plural|singular)\w*\(|(GENERIC_\w+|\w*GENERIC_HEADS) = )', re.MULTILINE
+    )
+    found = [
+        f'{path.relative_to(package)}: {match.group(0)}'
+        for path in sorted(package.rglob('*.py'))
+        if path != owner
+        for match in pattern.finditer(path.read_text(encoding='utf-8'))
+    ]
+    assert found == []

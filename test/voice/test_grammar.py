@@ -11,7 +11,7 @@ from grounding_agent.core import vocabulary
 from grounding_agent.core.control import is_stop_command
 from grounding_agent.core.parser import parse_command
 from grounding_agent.core.types import QueryKind
-from grounding_agent.core.vocabulary import STOP_PHRASES, STOP_WITH_OBJECT
+from grounding_agent.core.vocabulary import STOP_PHRASES, STOP_WITH_OBJECT, plural_noun
 from grounding_agent.voice.dictionary import PronunciationDictionary
 from grounding_agent.voice.errors import VoiceConfigError
 from grounding_agent.voice.grammar import (
@@ -19,7 +19,6 @@ from grounding_agent.voice.grammar import (
     CommandGrammar,
     build_command_grammar,
     normalize_text,
-    plural_of,
 )
 from grounding_agent.voice.listener import command_meaning
 from grounding_agent.voice.synthetic import SPOKEN_COMMANDS
@@ -138,8 +137,8 @@ def test_unusable_configuration_is_a_clear_error(
         ('bus', 'buses'),
     ],
 )
-def test_plural_of(noun: str, plural: str) -> None:
-    assert plural_of(noun) == plural
+def test_plural_noun(noun: str, plural: str) -> None:
+    assert plural_noun(noun) == plural
 
 
 @pytest.mark.parametrize(
@@ -206,7 +205,7 @@ def test_every_sampled_sentence_parses_with_the_words_said(grammar: CommandGramm
             'objects', outside='anchor'
         )
         if noun is not None:
-            assert target.noun == noun or plural_of(target.noun or '') == noun, sample.text
+            assert target.noun == noun or plural_noun(target.noun or '') == noun, sample.text
         ordinal = sample.first('ordinal')
         if ordinal is not None:
             assert target.ordinal is not None, sample.text
