@@ -3,31 +3,50 @@
 The ROS node and the command line both go through `GroundingAgent`. It parses the command, asks
 the backend for every phrase in one call, turns depth into 3D points, lets the pure `Resolver`
 decide, and stamps the result with ids, timings and the backend name. It never raises: whatever
-goes wrong becomes an `error` result whose reason names the exception.
+goes wrong becomes an `error` result whose reason names the exception. Failures of the backend
+(the model, its libraries) and the package's own errors are expected and reported as such;
+anything else is a bug and is also logged with its traceback.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import time
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple, TypeVar
 
 import numpy as np
 
 from grounding_agent.backends.base import Backend
 from grounding_agent.core.config import ResolverConfig
 from grounding_agent.core.control import is_stop_command, stop_result
-from grounding_agent.core.errors import BackendError, CommandError, ImageConversionError
+from grounding_agent.core.errors import (
+    BackendError,
+    CommandError,
+    GroundingError,
+    ImageConversionError,
+)
 from grounding_agent.core.geometry import with_points
 from grounding_agent.core.resolver import Resolver, Verifier
 from grounding_agent.core.result import GroundingResult, StampModel, error_result
 from grounding_agent.core.types import Box, Detection, Frame, Query, QueryKind
 from grounding_agent.core.vocabulary import GENERIC_PHRASE
 
-__all__ = ['NO_IMAGE_REASON', 'GroundingAgent', 'query_phrases']
+__all__ = ['NO_IMAGE_REASON', 'GroundingAgent', 'Resolution', 'query_phrases']
 
 NO_IMAGE_REASON = 'no image received yet'
+
+_log = logging.getLogger(__name__)
+_T = TypeVar('_T')
+
+
+class Resolution(NamedTuple):
+    """A standing query's answer and the usable detections (with 3D points) it was made from,
+    which the tracker follows between model answers."""
+
+    result: GroundingResult
+    detections: list[Detection]
 
 
 def query_phrases(query: Query) -> list[str]:
@@ -140,6 +159,8 @@ class GroundingAgent:
 
             query = parse_command(command, max_chars=self.config.max_command_chars)
         except Exception as exc:  # every failure must become a result
+            if not isinstance(exc, GroundingError):  # the parser failed on its own bug
+                _log.exception('parsing %r failed unexpectedly', text)
             return self._error(
                 exc, started, frame, request_id=request_id, command=text, camera=camera
             )
@@ -163,26 +184,30 @@ class GroundingAgent:
 
     def resolve_query_with_detections(
         self, query: Query, frame: Frame, *, request_id: str = ''
-    ) -> tuple[GroundingResult, list[Detection]]:
-        """`resolve_query`, plus the usable detections the answer was made from (with 3D
-        points), which the tracker follows between model answers. Never raises."""
-        detections: list[Detection] = []
-        result = self._run(
-            query, frame, time.perf_counter(), request_id=request_id, camera='', sink=detections
-        )
-        return result, detections
+    ) -> Resolution:
+        """`resolve_query`, plus the usable detections the answer was made from. Never raises."""
+        return self._resolve(query, frame, time.perf_counter(), request_id=request_id, camera='')
 
     def _run(
-        self,
-        query: Query,
-        frame: Frame | None,
-        started: float,
-        *,
-        request_id: str,
-        camera: str,
-        sink: list[Detection] | None = None,
+        self, query: Query, frame: Frame | None, started: float, *, request_id: str, camera: str
     ) -> GroundingResult:
+        return self._resolve(query, frame, started, request_id=request_id, camera=camera).result
+
+    @staticmethod
+    def _call_backend(what: str, call: Callable[..., _T], *args: Any) -> _T:
+        """The backend edge: whatever the model or its libraries raise is a BackendError."""
+        try:
+            return call(*args)
+        except GroundingError:
+            raise
+        except Exception as exc:
+            raise BackendError(f'{what} failed: {type(exc).__name__}: {exc}') from exc
+
+    def _resolve(
+        self, query: Query, frame: Frame | None, started: float, *, request_id: str, camera: str
+    ) -> Resolution:
         model_seconds = 0.0
+        detections: list[Detection] = []
         try:
             if frame is None:
                 raise ImageConversionError(NO_IMAGE_REASON)
@@ -191,13 +216,11 @@ class GroundingAgent:
             if not phrases:
                 raise CommandError('the command names nothing to look for')
             tick = time.perf_counter()
-            raw = self.backend.detect(frame.image, phrases)
+            raw = self._call_backend('detect()', self.backend.detect, frame.image, phrases)
             model_seconds += time.perf_counter() - tick
             detections = with_points(
                 _usable(raw, phrases, frame, self.config.detection_threshold), frame
             )
-            if sink is not None:
-                sink.extend(detections)
             by_phrase: dict[str, list[Detection]] = {phrase: [] for phrase in phrases}
             for detection in detections:
                 by_phrase[detection.phrase].append(detection)
@@ -208,7 +231,9 @@ class GroundingAgent:
                 nonlocal model_seconds
                 tick = time.perf_counter()
                 try:
-                    return self.backend.verify(image, box, description)
+                    return self._call_backend(
+                        'verify()', self.backend.verify, image, box, description
+                    )
                 finally:
                     model_seconds += time.perf_counter() - tick
 
@@ -217,7 +242,9 @@ class GroundingAgent:
                 verifier = timed_verify
             result = self.resolver.resolve(query, by_phrase, frame, verifier=verifier)
         except Exception as exc:  # every failure must become a result
-            return self._error(
+            if not isinstance(exc, GroundingError):  # not a failure we know: a bug somewhere
+                _log.exception('grounding %r failed unexpectedly', _query_fields(query)['command'])
+            error = self._error(
                 exc,
                 started,
                 frame,
@@ -226,7 +253,8 @@ class GroundingAgent:
                 model_seconds=model_seconds,
                 **_query_fields(query),
             )
-        return result.model_copy(
+            return Resolution(error, [])
+        result = result.model_copy(
             update={
                 'request_id': request_id,
                 'camera': camera or result.camera,
@@ -234,6 +262,7 @@ class GroundingAgent:
                 'backend': self.backend_name,
             }
         )
+        return Resolution(result, detections)
 
     @staticmethod
     def _latency(started: float, model_seconds: float) -> dict[str, float]:

@@ -13,8 +13,10 @@ rate, and memory stays at one frame per camera.
 
 from __future__ import annotations
 
+import struct
 import threading
 import time
+import traceback
 from collections.abc import Callable, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
@@ -22,6 +24,7 @@ from typing import Any
 from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.event_handler import SubscriptionEventCallbacks
 from rclpy.exceptions import ParameterException
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.parameter import Parameter
@@ -37,10 +40,15 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_msgs.msg import Header, String
 from visualization_msgs.msg import MarkerArray
 
-from grounding_agent.core.control import is_stop_command
 from grounding_agent.core.debug_draw import draw_result
 from grounding_agent.core.errors import CommandError, ConfigError, GroundingError
-from grounding_agent.core.result import GroundingResult
+from grounding_agent.core.intake import (
+    CommandKind,
+    CommandLedger,
+    CommandRequest,
+    take_command,
+)
+from grounding_agent.core.result import GroundingResult, error_result
 from grounding_agent.core.tracking import preload_tracker
 from grounding_agent.core.types import Frame
 from grounding_agent.ros.image_conversion import (
@@ -71,17 +79,21 @@ from grounding_agent.ros.spin import spin_node
 from grounding_agent.ros.worker import (
     CameraFeed,
     CapturedImage,
-    CommandRequest,
     InferenceWorker,
     StandingQuery,
     WorkerSettings,
-    command_request,
-    is_track_command,
 )
 
 __all__ = ['GroundingNode', 'main']
 
 _WARN_THROTTLE_S = 5.0
+#: How long a lifecycle transition waits for the inference under way before it fails.
+_STOP_TIMEOUT_S = 30.0
+#: How long a signal (SIGINT/SIGTERM) waits for it before the process ends without it.
+_SIGNAL_STOP_TIMEOUT_S = 3.0
+#: Period of the check that answers commands whose `command_timeout_s` has passed.
+_DEADLINE_PERIOD_S = 0.1
+_SHUTTING_DOWN = 'shutting down'
 #: A camera silent for this long while the node is active is reported as a warning.
 _STALE_CAMERA_S = 5.0
 
@@ -111,6 +123,8 @@ class GroundingNode(LifecycleNode):
         }
         self._command_group = MutuallyExclusiveCallbackGroup()
         self._diagnostics_group = MutuallyExclusiveCallbackGroup()
+        self._ledger = CommandLedger()
+        self._closing = ''  # why commands are refused at once ('' = they are not)
 
         self._vision_msgs = import_vision_msgs()
         if self._vision_msgs is None:
@@ -138,6 +152,10 @@ class GroundingNode(LifecycleNode):
             self._settings.diagnostics_period_s,
             self._publish_diagnostics,
             callback_group=self._diagnostics_group,
+        )
+        # Deadlines hold while the worker thread is inside the model: checked from here.
+        self._deadline_timer = self.create_timer(
+            _DEADLINE_PERIOD_S, self._expire_commands, callback_group=self._command_group
         )
 
         if (
@@ -232,7 +250,8 @@ class GroundingNode(LifecycleNode):
             settings=self._worker_settings,
             wakeup=self._wakeup,
             queue_size=self._settings.command_queue_size,
-            on_error=lambda message: self.get_logger().error(message),
+            on_error=self._log_error,
+            ledger=self._ledger,
         )
         self.get_logger().info(
             f'configured: backend {agent.backend_name}, cameras {list(self._feeds)}, '
@@ -241,6 +260,13 @@ class GroundingNode(LifecycleNode):
         return self._entered('inactive', super().on_configure(state))
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        if self._worker is not None and self._worker.is_alive:
+            self.get_logger().error(
+                'cannot activate: the model is still busy with the inference under way at the '
+                'last deactivation; try again when it has finished'
+            )
+            return TransitionCallbackReturn.FAILURE
+        self._closing = ''
         self._subscribe()
         if self._worker is not None:
             self._worker.start()
@@ -249,24 +275,44 @@ class GroundingNode(LifecycleNode):
 
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
         self._unsubscribe()
-        self._stop_worker('the node was deactivated before a frame arrived')
+        self._stop_worker(f'{_SHUTTING_DOWN}: the node was deactivated')
         return self._entered('inactive', super().on_deactivate(state))
 
     def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
-        self._release()
+        if not self._release():
+            return TransitionCallbackReturn.FAILURE
         return self._entered('unconfigured', super().on_cleanup(state))
 
     def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
-        self._unsubscribe()
-        self._stop_worker('the node is shutting down')
-        self._release()
-        return self._entered('finalized', super().on_shutdown(state))
+        return self._finish('finalized', super().on_shutdown(state), 'the node is shutting down')
 
     def on_error(self, state: LifecycleState) -> TransitionCallbackReturn:
+        return self._finish('unconfigured', super().on_error(state), 'the node hit an error')
+
+    def _finish(
+        self, label: str, outcome: TransitionCallbackReturn, why: str
+    ) -> TransitionCallbackReturn:
+        """Shutdown or error: answer every accepted command, then free the model if it is safe."""
         self._unsubscribe()
-        self._stop_worker('the node hit an error')
-        self._release()
-        return self._entered('unconfigured', super().on_error(state))
+        stopped = self._stop_worker(f'{_SHUTTING_DOWN}: {why}', timeout_s=self._stop_timeout_s)
+        if not (stopped and self._release()):
+            return TransitionCallbackReturn.FAILURE
+        return self._entered(label, outcome)
+
+    _stop_timeout_s = _STOP_TIMEOUT_S
+
+    def shut_down(self, *, timeout_s: float = _SIGNAL_STOP_TIMEOUT_S) -> None:
+        """The orderly end on SIGINT/SIGTERM, while the executor still spins: every accepted
+        command is answered 'shutting down' before the publishers go; the model gets
+        `timeout_s` to finish the inference under way, and is closed only if it did."""
+        self._stop_timeout_s = timeout_s
+        try:
+            if self._lifecycle != 'finalized':
+                self.trigger_shutdown()
+        except Exception:  # a failed transition must not stop the process from ending
+            self.get_logger().error(f'shutdown transition failed:\n{traceback.format_exc()}')
+        finally:
+            self._stop_timeout_s = _STOP_TIMEOUT_S
 
     @property
     def feeds(self) -> Mapping[str, CameraFeed]:
@@ -295,8 +341,13 @@ class GroundingNode(LifecycleNode):
 
     def destroy_node(self) -> None:
         self._unsubscribe()
-        self._stop_worker('the node was destroyed')
-        self._close_backend()
+        if self._stop_worker(f'{_SHUTTING_DOWN}: the node was destroyed', timeout_s=5.0):
+            self._close_backend()
+        else:
+            self.get_logger().warning(
+                'the model is still running: the backend is not closed under it'
+            )
+        self._destroy_publishers()
         super().destroy_node()
 
     def _create_publishers(self) -> None:
@@ -325,11 +376,12 @@ class GroundingNode(LifecycleNode):
         self._markers_pub = self.create_lifecycle_publisher(MarkerArray, '~/markers', 10)
 
     def _destroy_publishers(self) -> None:
-        for name in ('_planner_pub', '_detections_pub', '_debug_pub', '_markers_pub'):
-            publisher = getattr(self, name)
-            if publisher is not None:
-                self.destroy_lifecycle_publisher(publisher)
-                setattr(self, name, None)
+        with self._publish_lock:  # never under a result being published
+            for name in ('_planner_pub', '_detections_pub', '_debug_pub', '_markers_pub'):
+                publisher = getattr(self, name)
+                if publisher is not None:
+                    self.destroy_lifecycle_publisher(publisher)
+                    setattr(self, name, None)
 
     def _subscribe(self) -> None:
         settings = self._settings
@@ -362,32 +414,70 @@ class GroundingNode(LifecycleNode):
                             qos_overriding_options=QoSOverridingOptions.with_default_policies(),
                         )
                     )
-        # Deep enough that a burst of commands reaches the callback (and gets a 'busy' answer)
-        # instead of being overwritten in the DDS reader's history unanswered.
-        self._subscriptions_active.append(
-            self.create_subscription(
-                String, '~/command', self._on_command, 100, callback_group=self._command_group
-            )
+        self._subscriptions_active.append(self._command_subscription())
+
+    def _command_subscription(self) -> Any:
+        """`~/command`: reliable and keep-all, so a burst reaches the callback (and gets its
+        'busy' answer) instead of being overwritten unanswered in the reader's history. Raw:
+        the callback sees the wire bytes, so their size is checked before anything is decoded
+        and invalid UTF-8 is told apart from a real U+FFFD."""
+        qos = QoSProfile(
+            history=HistoryPolicy.KEEP_ALL, depth=1, reliability=ReliabilityPolicy.RELIABLE
         )
+        events = SubscriptionEventCallbacks(message_lost=self._on_commands_lost)
+        try:
+            return self.create_subscription(
+                String,
+                '~/command',
+                self._on_command,
+                qos,
+                callback_group=self._command_group,
+                event_callbacks=events,
+                raw=True,
+            )
+        except Exception as exc:  # an RMW without the message-lost event: count nothing
+            self.get_logger().warning(f'~/command without message-lost events: {exc}')
+            return self.create_subscription(
+                String,
+                '~/command',
+                self._on_command,
+                qos,
+                callback_group=self._command_group,
+                raw=True,
+            )
 
     def _unsubscribe(self) -> None:
         for subscription in self._subscriptions_active:
             self.destroy_subscription(subscription)
         self._subscriptions_active = []
 
-    def _stop_worker(self, reason: str) -> None:
-        if self._worker is None:
-            return
-        for request in self._worker.stop():
-            self._answer_now(request.error(reason))
+    def _stop_worker(self, reason: str, *, timeout_s: float = _STOP_TIMEOUT_S) -> bool:
+        """Refuse new commands and answer the accepted ones with `reason` (publishers still up).
+        False when the inference thread is still inside the model after `timeout_s`."""
+        self._closing = reason
+        stopped = True
+        if self._worker is not None:
+            stopped = self._worker.stop(reason, timeout_s=timeout_s)
+            if not stopped:
+                self.get_logger().error(
+                    f'the model is still running after {timeout_s:g} s; its command was '
+                    'answered and the backend is kept until it returns'
+                )
         for feed in self._feeds.values():
             feed.slot.clear()
             feed.sync.clear()
+        return stopped
 
-    def _release(self) -> None:
+    def _release(self) -> bool:
+        """Destroy the publishers and free the model; False (nothing freed) while the model
+        still runs in the worker thread."""
+        if self._worker is not None and self._worker.is_alive:
+            self.get_logger().error('the model is still running: refusing to free it under it')
+            return False
         self._worker = None
         self._destroy_publishers()
         self._close_backend()
+        return True
 
     def _close_backend(self) -> None:
         backend, self._backend = self._backend, None
@@ -464,26 +554,49 @@ class GroundingNode(LifecycleNode):
 
         return on_camera_info
 
-    def _on_command(self, msg: String) -> None:
-        settings = self._settings
-        request = command_request(
-            msg.data,
-            cameras=list(self._feeds),
-            default_camera=settings.query_camera,
-            received_s=time.monotonic(),
-            max_chars=settings.resolver.max_command_chars,
-        )
-        if isinstance(request, GroundingResult):
-            self._answer_now(request)
+    def _on_command(self, serialized: bytes) -> None:
+        """One `~/command` message: exactly one answer now, or a place in the worker's queue."""
+        self._ledger.received()
+        request: CommandRequest | None = None
+        try:
+            settings = self._settings
+            max_chars = settings.resolver.max_command_chars
+            outcome = take_command(
+                _string_payload(serialized),
+                cameras=list(self._feeds),
+                default_camera=settings.query_camera,
+                received_s=time.monotonic(),
+                max_chars=max_chars,
+            )
+            if isinstance(outcome, GroundingResult):
+                self._warn_refused(outcome)
+                self._answer_now(outcome, refused=True)
+                return
+            request = outcome
+            self._schedule(request)
+        except CommandError as exc:  # not a std_msgs/String on the wire
+            self._answer_now(error_result(f'unreadable command message: {exc}'), refused=True)
+        except Exception as exc:  # a bug must neither end the node nor lose the answer
+            self.get_logger().error(f'command handling failed:\n{traceback.format_exc()}')
+            reason = f'internal error while taking the command: {type(exc).__name__}: {exc}'
+            self._answer_now(
+                request.error(reason) if request is not None else error_result(reason),
+                refused=True,
+            )
+
+    def _schedule(self, request: CommandRequest) -> None:
+        worker = self._worker
+        if self._closing or worker is None:
+            reason = self._closing or 'the node is not active'
+            self._answer_now(request.error(reason), refused=True)
             return
-        if is_stop_command(request.text):
+        if request.kind is CommandKind.STOP:
             self._stop_standing_query(request)
             return
-        worker = self._worker
-        if worker is not None and is_track_command(request.text):
+        if request.kind is CommandKind.TRACK:
             # A track command is a standing grounding: it becomes the node's `query` (visible
             # with `ros2 param get`), followed frame after frame; the command itself still gets
-            # its one answer below.
+            # its one answer from the worker.
             outcome = self.set_parameters_atomically(
                 [
                     Parameter('query', value=request.text),
@@ -492,13 +605,38 @@ class GroundingNode(LifecycleNode):
             )
             if not outcome.successful:
                 self.get_logger().warning(f'track command not kept running: {outcome.reason}')
+        refusal = worker.submit(request)
+        if refusal is not None:
+            self._answer_now(request.error(refusal), refused=True)
+
+    def _log_error(self, message: str) -> None:
+        self.get_logger().error(message)
+
+    def _warn_refused(self, result: GroundingResult) -> None:
+        self.get_logger().warning(
+            f'command refused: {result.reason[:200]}', throttle_duration_sec=_WARN_THROTTLE_S
+        )
+
+    def _on_commands_lost(self, info: Any) -> None:
+        """The middleware reports commands it dropped before the node could read them."""
+        lost = int(getattr(info, 'total_count_change', 0))
+        if lost > 0:
+            self._ledger.lost(lost)
+            self.get_logger().error(
+                f'{lost} commands were lost by the middleware before they could be answered',
+                throttle_duration_sec=_WARN_THROTTLE_S,
+            )
+
+    def _expire_commands(self) -> None:
+        worker = self._worker
         if worker is None:
-            self._answer_now(request.error('the node is not active'))
-        elif not worker.submit(request):
-            self._answer_now(
-                request.error(
-                    f'busy: {settings.command_queue_size} commands are already waiting; try again',
-                )
+            return
+        try:
+            worker.expire_due()
+        except Exception:  # a timer callback must not end the node either
+            self.get_logger().error(
+                f'command deadline check failed:\n{traceback.format_exc()}',
+                throttle_duration_sec=_WARN_THROTTLE_S,
             )
 
     def _stop_standing_query(self, request: CommandRequest) -> None:
@@ -513,26 +651,39 @@ class GroundingNode(LifecycleNode):
 
     # -- outputs ------------------------------------------------------------------------------
 
-    def _answer_now(self, result: GroundingResult) -> None:
-        """An answer that needs no frame (bad command, busy, shutting down)."""
-        if self._worker is not None and self._backend is not None and not result.backend:
-            result = result.model_copy(update={'backend': self._worker.agent.backend_name})
-        self._publish_result(result, None)
+    def _answer_now(self, result: GroundingResult, *, refused: bool = False) -> None:
+        """A command's one answer when it needs no frame (bad command, busy, shutting down,
+        stop), counted in the ledger."""
+        worker = self._worker
+        if worker is not None and self._backend is not None and not result.backend:
+            result = result.model_copy(update={'backend': worker.agent.backend_name})
+        if self._publish_result(result, None):
+            self._ledger.answered(refused=refused)
+        else:
+            self._ledger.lost()
 
-    def _publish_result(self, result: GroundingResult, frame: Frame | None) -> None:
-        """Publish one result on every output (called from the worker and the executor)."""
+    def _publish_result(self, result: GroundingResult, frame: Frame | None) -> bool:
+        """Publish one result on every output (called from the worker and the executor);
+        False when it could not be published on the planner topic."""
         settings = self._settings
         with self._publish_lock:
             planner = self._planner_pub
             if planner is None:
                 self.get_logger().warning(
-                    f'result dropped, node not configured: {result.status.value} {result.reason}'
+                    f'result dropped, node not configured: {result.status.value} {result.reason}',
+                    throttle_duration_sec=_WARN_THROTTLE_S,
                 )
-                return
-            planner.publish(String(data=result.to_json()))
+                return False
+            try:
+                planner.publish(String(data=result.to_json()))
+            except Exception as exc:  # e.g. the context went away under a late answer
+                self.get_logger().error(
+                    f'result not published: {exc}', throttle_duration_sec=_WARN_THROTTLE_S
+                )
+                return False
             self.get_logger().debug(f'result: {result.to_json()}')
             if frame is None:
-                return
+                return True
             header = header_with(frame.stamp, frame.frame_id)
             if self._detections_pub is not None and self._vision_msgs is not None:
                 self._detections_pub.publish(detection_array(result, header, self._vision_msgs))
@@ -545,6 +696,27 @@ class GroundingNode(LifecycleNode):
                 debug.publish(
                     image_msg_from_array(draw_result(frame.image, result), header=header)
                 )
+        return True
+
+    def _commands_entry(self, name: str, counters: Mapping[str, Any]) -> DiagnosticEntry:
+        """received = answered + waiting (queued or with the model); lost: dropped by the
+        middleware before the node read them, or answers that could not be published."""
+        ledger = self._ledger.counts()
+        waiting = int(counters.get('queued', 0)) + int(counters.get('in_flight', 0))
+        level, message = 'ok', f'{ledger["answered"]} of {ledger["received"]} answered'
+        if ledger['lost']:
+            level, message = 'warn', f'{ledger["lost"]} commands lost; {message}'
+        return DiagnosticEntry(
+            name=f'{name}: commands',
+            level=level,
+            message=message,
+            values={
+                **ledger,
+                'waiting': waiting,
+                'queue_size': self._settings.command_queue_size,
+                'timed_out': counters.get('timed_out', 0),
+            },
+        )
 
     def _publish_diagnostics(self) -> None:
         now = time.monotonic()
@@ -566,6 +738,7 @@ class GroundingNode(LifecycleNode):
                 values={'lifecycle_state': state, **counters},
             )
         )
+        entries.append(self._commands_entry(name, counters))
         for camera, feed in self._feeds.items():
             stats = feed.slot.stats
             previous_count, previous_time = self._last_received[camera]
@@ -600,6 +773,21 @@ class GroundingNode(LifecycleNode):
         self._diagnostics_pub.publish(
             diagnostic_array(entries, Header(stamp=self.get_clock().now().to_msg()))
         )
+
+
+def _string_payload(serialized: bytes) -> memoryview:
+    """The UTF-8 bytes of a serialized std_msgs/String (CDR: a 4-byte encapsulation header, a
+    uint32 length that counts the closing NUL, the bytes, the NUL), undecoded and uncopied.
+    rclpy's own conversion would replace invalid UTF-8 with U+FFFD, which a real U+FFFD could
+    not be told apart from. Raises CommandError when the bytes are not such a message."""
+    if len(serialized) < 8 or serialized[0] != 0:
+        raise CommandError(f'{len(serialized)} bytes that are not a serialized std_msgs/String')
+    (length,) = struct.unpack_from('<I' if serialized[1] & 1 else '>I', serialized, 4)
+    if length > len(serialized) - 8:
+        raise CommandError(f'string of {length} bytes in a message of {len(serialized)}')
+    if length and serialized[8 + length - 1] == 0:
+        length -= 1
+    return memoryview(serialized)[8 : 8 + length]
 
 
 def _captured(rgb: Any, header: Header) -> CapturedImage:

@@ -3,32 +3,37 @@
 Image callbacks only put frames into per-camera `FrameSlot`s; this worker, in a thread of its
 own, takes them at the model's pace, so the ROS executor never waits for a model. Nothing here
 imports rclpy: the node hands in a `publish` callable and a settings provider, and tests drive
-`step()` directly with a manual clock.
+`step()` directly with a manual clock. Commands arrive already checked and classified by
+`core.intake`; the worker only schedules them.
 
 Commands are answered on the newest frame of their camera when it is at most
 `command_frame_max_age_s` old (or arrived after the command); otherwise on the next frame to
-arrive, or with an `error` result after `command_timeout_s`. Every accepted command gets exactly
-one result, including when the worker stops (`stop()` returns the unanswered ones).
+arrive. `command_timeout_s` bounds the time from a command's arrival to its answer whatever the
+model is doing: `expire_due()` (called by the node's timer as well as by the worker) answers an
+overdue command with an `error` that says whether no frame came or the model was busy, also
+while the model is still working on it; the model's late answer is then dropped. Every
+accepted command gets exactly one result, including when the worker stops.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import threading
 import time
+import traceback
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
 
-from grounding_agent.core.control import stop_result
+from grounding_agent.core.agent import Resolution
 from grounding_agent.core.errors import CommandError
 from grounding_agent.core.frame_slot import FrameSlot
+from grounding_agent.core.intake import CommandLedger, CommandRequest
 from grounding_agent.core.result import (
     STANDING_REQUEST_ID,
     GroundingResult,
@@ -40,7 +45,7 @@ from grounding_agent.core.result import (
 from grounding_agent.core.stamp_matching import CameraSync
 from grounding_agent.core.standing import StandingGrounding
 from grounding_agent.core.tracking import TrackerConfig
-from grounding_agent.core.types import Frame, Query, QueryKind, Stamp
+from grounding_agent.core.types import Frame, Query, Stamp
 
 __all__ = [
     'STANDING_REQUEST_ID',
@@ -51,8 +56,6 @@ __all__ = [
     'InferenceWorker',
     'StandingQuery',
     'WorkerSettings',
-    'command_request',
-    'is_track_command',
 ]
 
 _log = logging.getLogger(__name__)
@@ -62,7 +65,7 @@ _COMMAND_POLL_S = 0.1
 
 
 class AgentLike(Protocol):
-    """What the worker needs of `grounding_agent.core.agent.GroundingAgent`."""
+    """Everything the worker uses of `grounding_agent.core.agent.GroundingAgent`."""
 
     @property
     def backend_name(self) -> str: ...
@@ -71,9 +74,9 @@ class AgentLike(Protocol):
         self, command: str | bytes, frame: Frame | None, *, request_id: str = '', camera: str = ''
     ) -> GroundingResult: ...
 
-    def resolve_query(
+    def resolve_query_with_detections(
         self, query: Query, frame: Frame, *, request_id: str = ''
-    ) -> GroundingResult: ...
+    ) -> Resolution: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,28 +87,6 @@ class CapturedImage:
     stamp: Stamp
     frame_id: str
     received_s: float
-
-
-@dataclass(frozen=True, slots=True)
-class CommandRequest:
-    """One operator command waiting for a frame of `camera`."""
-
-    text: str
-    camera: str
-    request_id: str = ''
-    received_s: float = 0.0
-
-    def error(self, reason: str) -> GroundingResult:
-        """The `error` result that answers this command."""
-        return error_result(
-            reason, request_id=self.request_id, command=self.text, camera=self.camera
-        )
-
-    def stopped(self, standing_query: str) -> GroundingResult:
-        """The answer to a stop command: which standing query it ended ('' = none ran)."""
-        return stop_result(
-            standing_query, request_id=self.request_id, command=self.text, camera=self.camera
-        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,87 +146,6 @@ class CameraFeed:
         )
 
 
-_COMMAND_KEYS = frozenset({'text', 'request_id', 'camera'})
-
-
-def command_request(
-    message: str,
-    *,
-    cameras: Sequence[str],
-    default_camera: str,
-    received_s: float,
-    max_chars: int,
-) -> CommandRequest | GroundingResult:
-    """A `~/command` message as a request, or the `error` result that answers it at once.
-
-    Plain text is the command itself; a message starting with `{` must be a JSON object
-    `{"text": ..., "request_id": ..., "camera": ...}` (only `text` required). rclpy decodes
-    invalid UTF-8 on the wire to U+FFFD, which is how non-UTF-8 commands are recognised.
-    """
-    text, request_id, camera = message, '', default_camera
-    if message.lstrip().startswith('{'):
-        try:
-            document = json.loads(message)
-        except ValueError as exc:
-            return error_result(f'command is not valid JSON: {exc}', command=message[:200])
-        if not isinstance(document, dict):
-            return error_result('a JSON command must be an object', command=message[:200])
-        unknown = sorted(set(document) - _COMMAND_KEYS)
-        raw_id = document.get('request_id', '')
-        request_id = str(raw_id) if isinstance(raw_id, (str, int)) else ''
-        if unknown:
-            return error_result(
-                f'unknown keys in JSON command: {unknown}; allowed: {sorted(_COMMAND_KEYS)}',
-                request_id=request_id,
-                command=message[:200],
-            )
-        if not isinstance(raw_id, (str, int)) or isinstance(raw_id, bool):
-            return error_result('request_id must be a string or an integer', command=message[:200])
-        text = document.get('text')
-        if not isinstance(text, str):
-            return error_result(
-                'a JSON command needs "text" (a string)',
-                request_id=request_id,
-                command=message[:200],
-            )
-        camera = document.get('camera') or default_camera
-        if not isinstance(camera, str):
-            return error_result('camera must be a string', request_id=request_id, command=text)
-    if '\ufffd' in text:
-        return error_result(
-            'command is not valid UTF-8 text', request_id=request_id, command=text[:200]
-        )
-    if not text.strip():
-        return error_result('empty command', request_id=request_id, command=text)
-    if len(text) > max_chars:
-        return error_result(
-            f'command of {len(text)} characters is longer than resolver.max_command_chars='
-            f'{max_chars}',
-            request_id=request_id,
-            command=text[:200],
-        )
-    if camera not in cameras:
-        return error_result(
-            f'unknown camera {camera!r}; cameras: {list(cameras)}',
-            request_id=request_id,
-            command=text,
-            camera=camera,
-        )
-    return CommandRequest(text=text, camera=camera, request_id=request_id, received_s=received_s)
-
-
-def is_track_command(text: str, *, parser: Callable[[str], Query] | None = None) -> bool:
-    """Whether a command asks for a standing grounding ('track the red cube', 'follow ...')."""
-    if parser is None:
-        from grounding_agent.core.parser import parse_command
-
-        parser = parse_command
-    try:
-        return parser(text).kind is QueryKind.TRACK
-    except CommandError:
-        return False  # answered as an error by the worker, like any other bad command
-
-
 class StandingQuery:
     """The `query` parameter: a standing grounding followed by the tracker.
 
@@ -294,12 +194,9 @@ class StandingQuery:
         prediction for this frame; this is the box the model's answer corrected it to, with the
         same stamp, so the planner's latest box for the frame is the best one.
         """
-        resolve = getattr(agent, 'resolve_query_with_detections', None)
-        if resolve is not None:
-            result, detections = resolve(self.query, frame, request_id=STANDING_REQUEST_ID)
-        else:
-            result = agent.resolve_query(self.query, frame, request_id=STANDING_REQUEST_ID)
-            detections = []
+        result, detections = agent.resolve_query_with_detections(
+            self.query, frame, request_id=STANDING_REQUEST_ID
+        )
         with self._lock:
             update = self.grounding.on_model_result(
                 result, detections, frame.stamp.to_seconds(), frame.image
@@ -328,6 +225,7 @@ class _Counters:
     answered: int = 0
     busy: int = 0
     timed_out: int = 0
+    late_answers_dropped: int = 0
     standing: int = 0
     errors: int = 0
     backend_failures: int = 0
@@ -336,20 +234,26 @@ class _Counters:
 
 
 class InferenceWorker:
-    """Runs the model on commands and the standing query, one inference at a time."""
+    """Runs the model on commands and the standing query, one inference at a time.
+
+    A command is owned by exactly one place at a time: the queue, or the model (`_in_flight`).
+    Whoever takes it from there, under the lock, answers it: the worker after the model, the
+    deadline (`expire_due`) or `stop`; so every command is answered once.
+    """
 
     def __init__(
         self,
         *,
         agent: AgentLike,
         cameras: Mapping[str, CameraFeed],
-        publish: Callable[[GroundingResult, Frame | None], None],
+        publish: Callable[[GroundingResult, Frame | None], bool | None],
         settings: Callable[[], WorkerSettings],
         wakeup: threading.Event,
         queue_size: int = 16,
         clock: Callable[[], float] = time.monotonic,
         on_error: Callable[[str], None] | None = None,
         parser: Callable[[str], Query] | None = None,
+        ledger: CommandLedger | None = None,
     ) -> None:
         self._agent = agent
         self._parser = parser
@@ -360,8 +264,13 @@ class InferenceWorker:
         self._queue_size = queue_size
         self._clock = clock
         self._on_error = on_error or _log.error
+        self._ledger = ledger if ledger is not None else CommandLedger()
         self._lock = threading.Lock()
         self._commands: deque[CommandRequest] = deque()
+        self._in_flight: CommandRequest | None = None
+        self._model_busy_with = ''  # what the model is working on, for timeout reasons
+        self._model_since = 0.0
+        self._closed = ''  # why commands are no longer accepted ('' = they are)
         self._standing: StandingQuery | None = None
         self._standing_key: tuple[str, str, TrackerConfig] | None = None
         self._next_standing_s = -math.inf
@@ -375,6 +284,10 @@ class InferenceWorker:
     def agent(self) -> AgentLike:
         return self._agent
 
+    @property
+    def ledger(self) -> CommandLedger:
+        return self._ledger
+
     def set_agent(self, agent: AgentLike) -> None:
         """Use `agent` from the next inference on (a reference swap: atomic)."""
         self._agent = agent
@@ -382,38 +295,67 @@ class InferenceWorker:
     def start(self) -> None:
         if self._thread is not None:
             return
+        with self._lock:
+            self._closed = ''
         self._stop.clear()
         self._thread = threading.Thread(target=self._run, name='grounding-inference', daemon=True)
         self._thread.start()
 
-    def stop(self, *, timeout_s: float = 30.0) -> list[CommandRequest]:
-        """Stop the thread (after the inference under way) and return unanswered commands."""
+    @property
+    def is_alive(self) -> bool:
+        """Whether the inference thread still runs (after `stop`: still inside the model)."""
+        thread = self._thread
+        return thread is not None and thread.is_alive()
+
+    def stop(self, reason: str, *, timeout_s: float = 30.0) -> bool:
+        """Refuse new commands, answer the waiting ones with `reason`, and stop the thread.
+
+        The inference under way gets `timeout_s` to finish (its command is answered normally);
+        after that its command is answered with `reason` too and the model's answer, should it
+        come, is dropped. Returns False when the thread is still inside the model: the caller
+        must not free the model under it.
+        """
+        with self._lock:
+            self._closed = reason
+            waiting = list(self._commands)
+            self._commands.clear()
         self._stop.set()
         self._wakeup.set()
-        if self._thread is not None:
-            self._thread.join(timeout_s)
-            self._thread = None
-        with self._lock:
-            pending = list(self._commands)
-            self._commands.clear()
-        return pending
+        for request in waiting:
+            self._emit(request.error(reason), None, None, command=True)
+        thread = self._thread
+        if thread is not None:
+            thread.join(timeout_s)
+        abandoned = self._take_in_flight()
+        if abandoned is not None:
+            self._emit(abandoned.error(reason), None, None, command=True)
+        if thread is not None and thread.is_alive():
+            return False
+        self._thread = None
+        return True
 
-    def submit(self, request: CommandRequest) -> bool:
-        """Queue a command; False (nothing queued) when the queue is full."""
+    def submit(self, request: CommandRequest) -> str | None:
+        """Queue a command; None when queued, else why not (the caller answers with it)."""
         with self._lock:
             self._counters.commands += 1
+            if self._closed:
+                return self._closed
             if len(self._commands) >= self._queue_size:
                 self._counters.busy += 1
-                return False
+                return (
+                    f'busy: {self._queue_size} commands are already waiting '
+                    '(command_queue_size); try again'
+                )
             self._commands.append(request)
         self._wakeup.set()
-        return True
+        return None
 
     def counters(self) -> dict[str, Any]:
         with self._lock:
             values = dict(vars(self._counters))
             values['queued'] = len(self._commands)
-            return values
+            values['in_flight'] = int(self._in_flight is not None)
+        return values
 
     # -- the loop -----------------------------------------------------------------------------
 
@@ -423,8 +365,11 @@ class InferenceWorker:
             self._wakeup.clear()
             try:
                 delay = self.step()
-            except Exception as exc:  # the thread must outlive any bug in one step
-                self._note_error(f'inference step failed: {exc!r}')
+            except Exception:  # the thread must outlive any bug in one step
+                self._note_error(f'inference step failed:\n{traceback.format_exc()}')
+                orphan = self._take_in_flight()
+                if orphan is not None:
+                    self._emit(orphan.error('internal error (see the log)'), None, None, True)
                 delay = _COMMAND_POLL_S
             if delay > 0 and not self._stop.is_set():
                 self._wakeup.wait(delay)
@@ -433,7 +378,7 @@ class InferenceWorker:
         """Do at most one inference; return how long nothing more can be done (0 = call again)."""
         settings = self._settings()
         now = self._clock()
-        self._expire_commands(settings, now)
+        self.expire_due()
         request, captured = self._next_ready_command(settings, now)
         if request is not None:
             if isinstance(captured, CapturedImage):
@@ -444,7 +389,7 @@ class InferenceWorker:
                     if captured is None
                     else f'the image from camera {request.camera!r} was refused: {captured}'
                 )
-                self._emit(request.error(reason), None, None)
+                self._emit(request.error(reason), None, None, command=True)
             return 0.0
         standing_wait = self._step_standing(settings, now)
         if standing_wait == 0.0:
@@ -455,20 +400,69 @@ class InferenceWorker:
 
     # -- commands -----------------------------------------------------------------------------
 
-    def _expire_commands(self, settings: WorkerSettings, now: float) -> None:
-        expired: list[CommandRequest] = []
+    def expire_due(self) -> None:
+        """Answer every command older than `command_timeout_s` with an `error` saying why.
+
+        Safe from any thread: the node's timer calls it so that a deadline holds while the
+        worker thread is inside the model.
+        """
+        settings = self._settings()
+        timeout_s = settings.command_timeout_s
+        now = self._clock()
+        expired: list[tuple[CommandRequest, str]] = []
         with self._lock:
+            ahead = 0
             for request in list(self._commands):
-                if now - request.received_s > settings.command_timeout_s:
-                    self._commands.remove(request)
-                    expired.append(request)
+                if now - request.received_s <= timeout_s:
+                    ahead += 1
+                    continue
+                self._commands.remove(request)
+                reason = self._queued_timeout_reason(request, settings, ahead)
+                expired.append((request, reason))
+            running = self._in_flight
+            if running is not None and now - running.received_s > timeout_s:
+                self._in_flight = None
+                expired.append(
+                    (
+                        running,
+                        f'timed out after {timeout_s:g} s (command_timeout_s): the model was '
+                        f'still working on this command ({now - self._model_since:.1f} s so '
+                        'far); its answer will be dropped',
+                    )
+                )
             self._counters.timed_out += len(expired)
-        for request in expired:
-            reason = (
-                f'no image from camera {request.camera!r} within '
-                f'{settings.command_timeout_s:g} s; is the camera publishing?'
+        for request, reason in expired:
+            self._emit(request.error(reason), None, None, command=True)
+
+    def _queued_timeout_reason(
+        self, request: CommandRequest, settings: WorkerSettings, ahead: int
+    ) -> str:
+        """Why a waiting command ran out of time (called under the lock): no frame it could be
+        answered on arrived, or one did and the model was busy."""
+        timeout_s = settings.command_timeout_s
+        feed = self._cameras.get(request.camera)
+        latest = feed.slot.latest(max_age_s=math.inf) if feed is not None else None
+        oldest_usable_s = request.received_s - settings.command_frame_max_age_s
+        if latest is None or latest.received_s < oldest_usable_s:
+            return (
+                f'no image from camera {request.camera!r} within {timeout_s:g} s; '
+                'is the camera publishing?'
             )
-            self._emit(request.error(reason), None, None)
+        busy = []
+        if self._model_busy_with:
+            busy.append(self._model_busy_with)
+        if ahead:
+            busy.append(f'{ahead} earlier command{"s" if ahead > 1 else ""} waiting')
+        return (
+            f'timed out after {timeout_s:g} s (command_timeout_s) waiting for the model, which '
+            f'was busy ({"; ".join(busy) or "with earlier work"}); frames from camera '
+            f'{request.camera!r} were arriving'
+        )
+
+    def _take_in_flight(self) -> CommandRequest | None:
+        with self._lock:
+            request, self._in_flight = self._in_flight, None
+        return request
 
     def _next_ready_command(
         self, settings: WorkerSettings, now: float
@@ -485,6 +479,7 @@ class InferenceWorker:
                     or now - captured.received_s <= settings.command_frame_max_age_s
                 ):
                     self._commands.remove(request)
+                    self._in_flight = request
                     return request, captured
                 refusal = feed.refusal_since(request.received_s)
                 if refusal is not None:
@@ -496,17 +491,29 @@ class InferenceWorker:
     def _answer_command(
         self, request: CommandRequest, captured: CapturedImage, settings: WorkerSettings
     ) -> None:
-        feed = self._cameras[request.camera]
-        frame = feed.frame(captured, tolerance_s=settings.depth_sync_tolerance_s)
+        frame: Frame | None = None
+        with self._lock:
+            self._model_busy_with = f'with command {request.request_id or request.text[:40]!r}'
+            self._model_since = self._clock()
         try:
+            feed = self._cameras[request.camera]
+            frame = feed.frame(captured, tolerance_s=settings.depth_sync_tolerance_s)
             result = self._agent.handle_command(
                 request.text, frame, request_id=request.request_id, camera=request.camera
             )
-        except Exception as exc:  # the agent promises not to raise; a bug must not lose the answer
+        except Exception as exc:  # the agent promises not to raise: this is a bug, keep its trace
             result = self._failure(exc, request.text, request.request_id, request.camera)
+        finally:
+            with self._lock:
+                self._model_busy_with = ''
         with self._lock:
-            self._counters.answered += 1
-        self._emit(result, frame, captured)
+            mine = self._in_flight is request
+            if mine:
+                self._in_flight = None
+            else:  # answered meanwhile (deadline or shutdown): this answer comes too late
+                self._counters.late_answers_dropped += 1
+        if mine:
+            self._emit(result, frame, captured, command=True)
 
     # -- the standing query -------------------------------------------------------------------
 
@@ -577,10 +584,16 @@ class InferenceWorker:
         if settings.max_rate_hz > 0:
             self._next_standing_s = now + 1.0 / settings.max_rate_hz
         frame = feed.frame(captured, tolerance_s=settings.depth_sync_tolerance_s)
+        with self._lock:
+            self._model_busy_with = f'with the standing query {standing.text[:60]!r}'
+            self._model_since = self._clock()
         try:
             result = standing.on_frame(self._agent, frame)
         except Exception as exc:
             result = self._failure(exc, standing.text, STANDING_REQUEST_ID, standing.camera)
+        finally:
+            with self._lock:
+                self._model_busy_with = ''
         with self._lock:
             self._counters.standing += 1
         if self._current_standing() is standing:
@@ -610,8 +623,13 @@ class InferenceWorker:
     def _failure(
         self, exc: Exception, command: str, request_id: str, camera: str
     ) -> GroundingResult:
+        """The error answer for an exception that escaped the agent (which never raises by
+        contract): a bug, logged with its traceback."""
         with self._lock:
             self._counters.backend_failures += 1
+        self._on_error(
+            f'grounding {command[:80]!r} raised {type(exc).__name__}:\n{traceback.format_exc()}'
+        )
         return error_result(
             f'backend failed: {type(exc).__name__}: {exc}',
             request_id=request_id,
@@ -627,36 +645,52 @@ class InferenceWorker:
             return ''
 
     def _emit(
-        self, result: GroundingResult, frame: Frame | None, captured: CapturedImage | None
+        self,
+        result: GroundingResult,
+        frame: Frame | None,
+        captured: CapturedImage | None,
+        command: bool = False,
     ) -> None:
-        """Fill what the agent left empty (stamp, frame, camera, latency) and publish."""
-        update: dict[str, Any] = {}
-        if frame is not None:
-            if result.stamp is None:
-                update['stamp'] = StampModel.from_stamp(frame.stamp)
-            if not result.frame_id:
-                update['frame_id'] = frame.frame_id
-            if not result.camera:
-                update['camera'] = frame.camera
-        if not result.backend:
-            update['backend'] = self._backend_name()
-        if captured is not None:
-            since_frame = (self._clock() - captured.received_s) * 1000.0
-            update['latency_ms'] = {**result.latency_ms, 'since_frame': round(since_frame, 3)}
-            with self._lock:
-                self._counters.last_latency_ms = since_frame
-        if update:
-            result = result.model_copy(update=update)
-        if result.status is ResultStatus.ERROR:
-            self._note_error(result.reason, log=False)
+        """Fill what the agent left empty (stamp, frame, camera, latency) and publish.
+
+        `command`: this is a command's one answer (counted in the ledger), not a standing result.
+        """
+        published: bool | None = False
         try:
-            self._publish(result, frame)
-        except Exception as exc:
-            self._note_error(f'publishing a result failed: {exc!r}')
+            update: dict[str, Any] = {}
+            if frame is not None:
+                if result.stamp is None:
+                    update['stamp'] = StampModel.from_stamp(frame.stamp)
+                if not result.frame_id:
+                    update['frame_id'] = frame.frame_id
+                if not result.camera:
+                    update['camera'] = frame.camera
+            if not result.backend:
+                update['backend'] = self._backend_name()
+            if captured is not None:
+                since_frame = (self._clock() - captured.received_s) * 1000.0
+                update['latency_ms'] = {**result.latency_ms, 'since_frame': round(since_frame, 3)}
+                with self._lock:
+                    self._counters.last_latency_ms = since_frame
+            if update:
+                result = result.model_copy(update=update)
+            if result.status is ResultStatus.ERROR:
+                self._note_error(result.reason, log=False)
+            published = self._publish(result, frame)
+        except Exception:
+            self._note_error(f'publishing a result failed:\n{traceback.format_exc()}')
+        if not command:
+            return
+        if published is False:
+            self._ledger.lost()
+        else:
+            self._ledger.answered()
+            with self._lock:
+                self._counters.answered += 1
 
     def _note_error(self, message: str, *, log: bool = True) -> None:
         with self._lock:
             self._counters.errors += 1
-            self._counters.last_error = message
+            self._counters.last_error = message[:500]
         if log:
             self._on_error(message)

@@ -8,6 +8,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+from grounding_agent.core.agent import Resolution
 from grounding_agent.core.result import GroundingResult, ResultStatus, TargetModel, TrackState
 from grounding_agent.core.tracking import TrackerConfig
 from grounding_agent.core.types import Box, Detection, Frame, ObjectRef, Query, QueryKind, Stamp
@@ -38,11 +39,11 @@ class MovingObjectAgent:
 
     def resolve_query_with_detections(
         self, query: Query, frame: Frame, *, request_id: str = ''
-    ) -> tuple[GroundingResult, list[Detection]]:
+    ) -> Resolution:
         t = frame.stamp.to_seconds()
         self.calls.append(t)
         if t > self.gone_after_s:
-            return (
+            return Resolution(
                 GroundingResult(kind='track', status=ResultStatus.REJECTED, reason='no red cube'),
                 [],
             )
@@ -55,12 +56,7 @@ class MovingObjectAgent:
             reason='red cube (0.90)',
             target=TargetModel.from_detection(detection),
         )
-        return result, [detection]
-
-    def resolve_query(
-        self, query: Query, frame: Frame, *, request_id: str = ''
-    ) -> GroundingResult:
-        return self.resolve_query_with_detections(query, frame, request_id=request_id)[0]
+        return Resolution(result, [detection])
 
     def handle_command(self, command, frame, *, request_id='', camera=''):  # type: ignore[no-untyped-def]
         raise AssertionError('no commands in these tests')
@@ -190,6 +186,6 @@ def test_an_ended_standing_query_publishes_nothing_more() -> None:
     ],
 )
 def test_which_commands_become_standing_groundings(text: str, expected: bool) -> None:
-    from grounding_agent.ros.worker import is_track_command
+    from grounding_agent.core.intake import CommandKind, classify
 
-    assert is_track_command(text) is expected
+    assert (classify(text) is CommandKind.TRACK) is expected
