@@ -21,10 +21,10 @@ Pipeline, per image (docs/color_shape.md tells it in full):
    apex).
 
 `detect` scores each segment by its agreement with the phrase's shape noun (1.0 without one)
-and reports every colour, shape and size agreement in `Detection.attributes`, so the resolver
-can answer "no blue cube; closest: green cube 0.41". Size ('small' / 'large', from the apparent
-size) is only reported: the resolver compares the candidates' boxes. `Detection.embedding` is a
-normalised hue / saturation / value histogram for re-identification.
+and reports every colour, shape and size agreement in `Detection.attributes`, by kind, so the
+resolver can answer "no blue cube; closest: green cube 0.41". Size ('small' / 'large', from the
+apparent size) is only reported: the resolver compares the candidates' boxes.
+`Detection.embedding` is a normalised hue / saturation / value histogram for re-identification.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ import numpy.typing as npt
 
 from grounding_agent.backends.base import Backend, BackendConfig, register_backend
 from grounding_agent.core.errors import BackendError, ConfigError
-from grounding_agent.core.types import Box, Detection
+from grounding_agent.core.types import AttributeKind, Box, Detection
 from grounding_agent.core.vocabulary import (
     ANY_OBJECT_NOUNS,
     COLOUR_SYNONYMS,
@@ -1052,7 +1052,11 @@ class ColorShapeBackend(Backend):
                         box=segment.box,
                         phrase=request.phrase,
                         score=score,
-                        attributes={**segment.colours, **segment.shapes, **segment.sizes},
+                        attributes={
+                            AttributeKind.COLOUR: segment.colours,
+                            AttributeKind.SHAPE: segment.shapes,
+                            AttributeKind.SIZE: segment.sizes,
+                        },
                         embedding=segment.embedding,
                         label=segment.label,
                     )

@@ -33,6 +33,8 @@ from grounding_agent.core.result import (
     TargetModel,
 )
 from grounding_agent.core.types import (
+    AttributeKind,
+    Attributes,
     Box,
     CameraIntrinsics,
     Detection,
@@ -47,7 +49,6 @@ from grounding_agent.core.types import (
 )
 from grounding_agent.core.vocabulary import (
     COLOUR_SYNONYMS,
-    COLOURS,
     GENERIC_PHRASE,
     SHAPE_NOUNS,
     SIZE_SYNONYMS,
@@ -103,7 +104,6 @@ RELATION_WORDS: Mapping[Relation, str] = {
 }
 
 _T = TypeVar('_T')
-_SHAPE_CLASSES = frozenset(SHAPE_NOUNS.values())
 _NTH = ('first', 'second', 'third', 'fourth', 'fifth', 'sixth', 'seventh', 'eighth', 'ninth')
 _ORDER_WORDS = {
     OrdinalOrder.LEFT: 'from the left',
@@ -315,9 +315,9 @@ class _Scene:
             parts: list[tuple[str, float]] = []
             if ref.colour:
                 colour = COLOUR_SYNONYMS.get(ref.colour, ref.colour)
-                parts.append((colour, _judged(detection.attributes, colour, COLOURS)))
+                parts.append((colour, _judged(detection.attributes, AttributeKind.COLOUR, colour)))
             if shape is not None:
-                parts.append((shape, _judged(detection.attributes, shape, _SHAPE_CLASSES)))
+                parts.append((shape, _judged(detection.attributes, AttributeKind.SHAPE, shape)))
             if size is not None:
                 parts.append(size)
             candidates.append(_Candidate(detection, tuple(parts)))
@@ -333,8 +333,9 @@ class _Scene:
             # Nothing to compare with: the backend's own judgement of the object's apparent size
             # when it reports one (color_shape does), else neither confirmed nor refuted.
             lone = pool[0].attributes
-            judged = word in lone or any(other in lone for other in ('small', 'large'))
-            return [(word, _judged(lone, word, ('small', 'large')) if judged else LONE_SIZE_SCORE)]
+            judged = bool(lone.get(AttributeKind.SIZE))
+            size = _judged(lone, AttributeKind.SIZE, word) if judged else LONE_SIZE_SCORE
+            return [(word, size)]
         # Compare like with like: metric areas when every candidate has depth, else pixel areas.
         metric = [metric_size(d, self.intrinsics) for d in pool]
         if all(m is not None for m in metric):
@@ -469,25 +470,23 @@ class _Scene:
         return [result.matches[index]]
 
 
-def _judged(attributes: Mapping[str, float], word: str, category: Iterable[str]) -> float:
+def _judged(attributes: Attributes, kind: AttributeKind, word: str) -> float:
     """Agreement with an attribute word, from what the backend itself reports.
 
-    No attributes at all: the backend was conditioned on the whole phrase, so it agrees (1.0).
-    The word reported: its agreement. Other words of the same kind reported but not this one:
-    the backend judged that attribute and saw something else (0.0). Otherwise it cannot judge
-    this kind of attribute (1.0).
+    No attributes of that kind: the backend was conditioned on the whole phrase or cannot judge
+    this kind, so it agrees (1.0). The word reported: its agreement. Other words of the same kind
+    reported but not this one: the backend judged that attribute and saw something else (0.0).
     """
-    if not attributes:
+    judged = attributes.get(kind)
+    if not judged:
         return 1.0
-    if word in attributes:
-        return _clamp(attributes[word])
-    return 0.0 if any(key in attributes for key in category) else 1.0
+    return _clamp(judged[word]) if word in judged else 0.0
 
 
 def _observed_name(detection: Detection, ref: ObjectRef) -> str:
     """What the backend saw instead: 'green bottle' for a bottle it judged mostly green."""
     base = detection.label or ref.noun or ref.phrase or GENERIC_PHRASE
-    colours = {c: v for c, v in detection.attributes.items() if c in COLOURS}
+    colours = detection.attributes.get(AttributeKind.COLOUR, {})
     if colours and not any(word in colours for word in base.split()):
         return f'{max(colours, key=lambda c: colours[c])} {base}'
     return base

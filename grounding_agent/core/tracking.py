@@ -22,7 +22,7 @@ import numpy as np
 import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, Field
 
-from grounding_agent.core.types import Box, Detection
+from grounding_agent.core.types import Attributes, Box, Detection
 
 __all__ = [
     'PhraseTracker',
@@ -97,7 +97,7 @@ class Track:
     score: float
     last_seen_s: float
     embedding: npt.NDArray[np.float32] | None = None
-    attributes: dict[str, float] = field(default_factory=dict)
+    attributes: Attributes = field(default_factory=dict)
     point: tuple[float, float, float] | None = None
     observed: bool = True  # matched to a detection in the latest model result
 

@@ -16,6 +16,8 @@ import numpy as np
 import numpy.typing as npt
 
 __all__ = [
+    'AttributeKind',
+    'Attributes',
     'Box',
     'CameraIntrinsics',
     'Detection',
@@ -159,20 +161,33 @@ class Frame:
         return int(self.image.shape[0])
 
 
+class AttributeKind(str, Enum):
+    """The kinds of attribute a backend may judge by itself for each box."""
+
+    COLOUR = 'colour'  # basic colour names ('red')
+    SHAPE = 'shape'  # coarse shape classes ('cube', 'cylinder')
+    SIZE = 'size'  # apparent size ('small', 'large')
+
+
+#: What a backend judged of one box: per kind of attribute, each word it judged -> 0..1 agreement.
+Attributes = Mapping[AttributeKind, Mapping[str, float]]
+
+
 @dataclass(frozen=True, eq=False)
 class Detection:
     """One scored box for one phrase, as a backend reports it.
 
-    `attributes` maps attribute words the backend can judge itself (colour names, shape nouns,
-    e.g. {'red': 0.92, 'cube': 0.8}) to a 0..1 agreement; backends that condition on the whole
-    phrase leave it empty. `embedding` is an appearance feature for re-identification. `point` is
+    `attributes` holds, per kind of attribute the backend can judge itself, the agreement of each
+    word of that kind, e.g. {COLOUR: {'red': 0.92, 'blue': 0.01}, SHAPE: {'cube': 0.8}}; a kind
+    that is missing was not judged, and backends that condition on the whole phrase leave it
+    empty. `embedding` is an appearance feature for re-identification. `point` is
     the 3D centre in the camera frame (metres) when depth is known.
     """
 
     box: Box
     phrase: str
     score: float
-    attributes: Mapping[str, float] = field(default_factory=dict)
+    attributes: Attributes = field(default_factory=dict)
     embedding: npt.NDArray[np.float32] | None = None
     point: tuple[float, float, float] | None = None
     track_id: str | None = None

@@ -17,7 +17,7 @@ from grounding_agent.backends.color_shape import (
     segment_objects,
 )
 from grounding_agent.core.errors import BackendError, ConfigError
-from grounding_agent.core.types import Box
+from grounding_agent.core.types import AttributeKind, Box
 from grounding_agent.core.vocabulary import COLOURS
 from grounding_agent.sim.meshes import shape_mesh
 
@@ -252,12 +252,15 @@ def test_detect_scores_by_shape_noun_and_reports_every_attribute(mixed_scene) ->
     red_cube = max(cubes, key=lambda d: d.score)
     # Colour is reported, not multiplied in: the resolver can say "no blue cube; closest: red".
     assert red_cube.label == 'red cube'
-    assert red_cube.attributes['red'] > 0.8
-    assert red_cube.attributes['blue'] < 0.1
+    assert red_cube.attributes[AttributeKind.COLOUR]['red'] > 0.8
+    assert red_cube.attributes[AttributeKind.COLOUR]['blue'] < 0.1
     for detection in detections:
-        assert set(detection.attributes) == set(COLOURS) | set(SHAPE_CLASSES) | {'small', 'large'}
-        assert all(0.0 <= v <= 1.0 for v in detection.attributes.values())
-        assert sum(detection.attributes[c] for c in COLOURS) == pytest.approx(1.0, abs=1e-5)
+        judged = detection.attributes
+        assert set(judged[AttributeKind.COLOUR]) == set(COLOURS)
+        assert set(judged[AttributeKind.SHAPE]) == set(SHAPE_CLASSES)
+        assert set(judged[AttributeKind.SIZE]) == {'small', 'large'}
+        assert all(0.0 <= v <= 1.0 for words in judged.values() for v in words.values())
+        assert sum(judged[AttributeKind.COLOUR].values()) == pytest.approx(1.0, abs=1e-5)
         assert detection.embedding is not None
         assert np.linalg.norm(detection.embedding) == pytest.approx(1.0, abs=1e-5)
 

@@ -12,6 +12,7 @@ from grounding_agent.core.errors import CommandError
 from grounding_agent.core.resolver import LONE_SIZE_SCORE, Resolver, describe_ref
 from grounding_agent.core.result import GroundingResult, ResultStatus
 from grounding_agent.core.types import (
+    AttributeKind,
     Box,
     CameraIntrinsics,
     Detection,
@@ -25,7 +26,7 @@ from grounding_agent.core.types import (
     RelationConstraint,
     Stamp,
 )
-from grounding_agent.core.vocabulary import GENERIC_PHRASE
+from grounding_agent.core.vocabulary import COLOURS, GENERIC_PHRASE, SIZES
 
 FRAME = Frame(
     image=np.zeros((480, 640, 3), dtype=np.uint8),
@@ -47,7 +48,16 @@ def seen(
 ) -> Detection:
     b = Box(*box)
     point = CAMERA.deproject(*b.center, z) if z is not None else None
-    return Detection(b, phrase, score, attributes=attributes, point=point, label=label)
+    by_kind: dict[AttributeKind, dict[str, float]] = {}
+    for word, value in attributes.items():
+        by_kind.setdefault(_kind_of(word), {})[word] = value
+    return Detection(b, phrase, score, attributes=by_kind, point=point, label=label)
+
+
+def _kind_of(word: str) -> AttributeKind:
+    if word in COLOURS:
+        return AttributeKind.COLOUR
+    return AttributeKind.SIZE if word in SIZES else AttributeKind.SHAPE
 
 
 def ref(phrase: str, *relations: RelationConstraint, **fields: object) -> ObjectRef:
@@ -306,6 +316,22 @@ def test_a_single_candidate_is_judged_by_the_backends_own_size_attribute(
     assert result.status is status
     if status is ResultStatus.REJECTED:
         assert 'small' in result.reason
+
+
+@pytest.mark.parametrize(
+    ('judged', 'status'),
+    [({AttributeKind.COLOUR: {'red': 0.9, 'blue': 0.1}}, ResultStatus.GROUNDED),
+     ({AttributeKind.COLOUR: {'red': 0.9}, AttributeKind.SHAPE: {'cube': 0.9}},
+      ResultStatus.REJECTED)],
+)  # fmt: skip
+def test_a_kind_of_attribute_is_judged_only_when_the_backend_reports_that_kind(
+    judged: dict[AttributeKind, dict[str, float]], status: ResultStatus
+) -> None:
+    # 'the red ball': a backend that judged only colour agrees on the shape; one that judged the
+    # shape and saw a cube refutes it.
+    thing = Detection(Box(100, 200, 160, 260), 'red object', 0.8, attributes=judged)
+    target = ObjectRef('red object', 'object', colour='red', shape='sphere')
+    assert resolve(ask(QueryKind.LOCATE, target), by_phrase(thing)).status is status
 
 
 def test_backend_without_attributes_is_trusted_on_the_whole_phrase() -> None:
