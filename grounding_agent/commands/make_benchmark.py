@@ -45,6 +45,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument('--width', type=_positive, default=640, help='image width (pixels)')
     parser.add_argument('--height', type=_positive, default=480, help='image height (pixels)')
+    parser.add_argument(
+        '--preset',
+        choices=('fixed', 'randomised'),
+        default='fixed',
+        help="the scenes' look: 'fixed' or 'randomised' lighting, camera, table, floor, paints "
+        'and sizes (docs/simulation.md; calibrate on seeds 100-199, report on 200-299)',
+    )
     parser.add_argument('--quiet', action='store_true', help='no progress bar')
 
 
@@ -67,6 +74,7 @@ def run(args: argparse.Namespace) -> int:
                 width=args.width,
                 height=args.height,
                 progress=bar.update,
+                preset=args.preset,
             )
         except BenchmarkError as exc:
             print(f'error: {exc}', file=sys.stderr)

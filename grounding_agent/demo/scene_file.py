@@ -56,6 +56,13 @@ _SCENE_KEYS = {
     'shadow',
     'duration_s',
     'target',
+    'light_colour',
+    'table_rgba',
+    'table_texture',
+    'texture_contrast',
+    'table_extent',
+    'floor_rgba',
+    'preset',
 }
 
 
@@ -120,7 +127,8 @@ def _object(entry: Any, index: int) -> SimObject:
     try:
         shape, colour, size = str(entry['shape']), str(entry['colour']), str(entry['size'])
         height = entry.get('height')
-        _, tall = object_dimensions(shape, size, None if height is None else float(height))
+        scale = float(entry.get('scale', 1.0))
+        _, tall = object_dimensions(shape, size, None if height is None else float(height), scale)
     except KeyError as exc:
         raise ConfigError(f'{what} needs {exc.args[0]!r}') from exc
     except (TypeError, ValueError) as exc:
@@ -128,6 +136,9 @@ def _object(entry: Any, index: int) -> SimObject:
     resting_z = TABLE_TOP_Z + tall / 2.0
     position = _on_table(_numbers(entry.get('position'), (2, 3), f'{what}.position'), resting_z)
     path = entry.get('path')
+    paint = None
+    if entry.get('paint') is not None:
+        paint = _numbers(entry['paint'], (4,), f'{what}.paint')
     try:
         return SimObject(
             name=str(entry.get('name') or f'o{index}_{colour}_{shape}'),
@@ -139,6 +150,8 @@ def _object(entry: Any, index: int) -> SimObject:
             path=None if path is None else _path(path, resting_z, f'{what}.path'),
             height=None if height is None else float(height),
             occluder=bool(entry.get('occluder', False)),
+            scale=scale,
+            paint=paint,
         )
     except (TypeError, ValueError) as exc:
         raise ConfigError(f'{what}: {exc}') from exc
@@ -191,6 +204,18 @@ def scene_from_mapping(document: Mapping[str, Any]) -> SceneSpec:
                 options[key] = float(document[key])
         if 'shadow' in document:
             options['shadow'] = bool(document['shadow'])
+        # The look of a generated scene (sim/look.py), so a saved scene renders the same.
+        for key, length in (('light_colour', 3), ('table_rgba', 4)):
+            if key in document:
+                options[key] = _numbers(document[key], (length,), key)
+        for key in ('table_extent', 'floor_rgba'):
+            if document.get(key) is not None:
+                options[key] = _numbers(document[key], (4,), key)
+        for key in ('table_texture', 'preset'):
+            if key in document:
+                options[key] = str(document[key])
+        if 'texture_contrast' in document:
+            options['texture_contrast'] = float(document['texture_contrast'])
         if document.get('target') is not None:
             options['target'] = str(document['target'])
         return SceneSpec(

@@ -42,6 +42,7 @@ from grounding_agent.core.types import (
     RelationConstraint,
 )
 from grounding_agent.core.vocabulary import COLOURS
+from grounding_agent.sim.look import PRESETS
 from grounding_agent.sim.scene import SHAPES, SIZES, generate_scene
 from grounding_agent.sim.truth import TruthMatch, relation_truth, resolve_ref
 from grounding_agent.sim.world import ObjectTruth, render_scene
@@ -51,6 +52,7 @@ __all__ = [
     'MIN_TARGET_PIXELS',
     'MIN_TARGET_VISIBLE',
     'OCCLUDED_RANGE',
+    'SEED_SPLITS',
     'SMALL_AREA_FRACTION',
     'SUBTASKS',
     'BenchmarkError',
@@ -58,6 +60,7 @@ __all__ = [
     'generate_benchmark',
     'load_scene_truths',
     'scene_samples',
+    'seed_split',
 ]
 
 GENERATOR_VERSION = 'grounding_agent/sim_benchmark/1'
@@ -80,6 +83,10 @@ OCCLUDED_RANGE = (0.3, 0.8)
 SMALL_AREA_FRACTION = 0.0035
 # A scene seed is `seed * SCENE_SEED_STRIDE + scene index`.
 SCENE_SEED_STRIDE = 100_000
+#: Benchmark seeds by use (docs/simulation.md): thresholds are calibrated on benchmarks of
+#: calibration seeds only, figures are reported on benchmarks of test seeds. Seeds outside both
+#: (0-99: the fixed preset's history, the shape model's scenes) are neither.
+SEED_SPLITS: dict[str, range] = {'calibration': range(100, 200), 'test': range(200, 300)}
 # Scene generation for the benchmark: object counts and the share of scenes with an occluder.
 _N_OBJECTS = (4, 8)
 _OCCLUDER_SHARE = 0.5
@@ -130,6 +137,11 @@ _ORDINAL_SIDES = {
 
 class BenchmarkError(Exception):
     """The benchmark cannot be generated as asked (bad arguments, scenes exhausted)."""
+
+
+def seed_split(seed: int) -> str | None:
+    """'calibration' or 'test' for a benchmark seed of `SEED_SPLITS`, None for any other."""
+    return next((name for name, seeds in SEED_SPLITS.items() if seed in seeds), None)
 
 
 # -- structured descriptions ----------------------------------------------------------------------
@@ -501,7 +513,7 @@ class SceneSamples:
 
 
 def scene_samples(
-    index: int, scene_seed: int, width: int = 640, height: int = 480
+    index: int, scene_seed: int, width: int = 640, height: int = 480, preset: str = 'fixed'
 ) -> SceneSamples:
     """Render one benchmark scene and build one checked sample per subtask it can support."""
     rng = random.Random(f'grounding_agent.eval.benchmark/{scene_seed}')
@@ -511,6 +523,7 @@ def scene_samples(
         occluder=rng.random() < _OCCLUDER_SHARE,
         width=width,
         height=height,
+        preset=preset,
     )
     render = render_scene(spec)
     truths = render.objects
@@ -559,7 +572,7 @@ def scene_samples(
     )
 
 
-def _scene_job(args: tuple[int, int, int, int]) -> SceneSamples:
+def _scene_job(args: tuple[int, int, int, int, str]) -> SceneSamples:
     return scene_samples(*args)
 
 
@@ -569,10 +582,10 @@ def _quotas(n_samples: int) -> dict[str, int]:
 
 
 def _scene_results(
-    seed: int, width: int, height: int, workers: int, max_scenes: int
+    seed: int, width: int, height: int, workers: int, max_scenes: int, preset: str
 ) -> Iterator[SceneSamples]:
     """Scenes in index order, rendered by `workers` processes; stops when the caller stops."""
-    jobs = ((i, seed * SCENE_SEED_STRIDE + i, width, height) for i in range(max_scenes))
+    jobs = ((i, seed * SCENE_SEED_STRIDE + i, width, height, preset) for i in range(max_scenes))
     if workers <= 1:
         yield from map(_scene_job, jobs)
         return
@@ -583,7 +596,7 @@ def _scene_results(
         pending = list(range(max_scenes))
         while pending:
             chunk, pending = pending[:batch], pending[batch:]
-            args = [(i, seed * SCENE_SEED_STRIDE + i, width, height) for i in chunk]
+            args = [(i, seed * SCENE_SEED_STRIDE + i, width, height, preset) for i in chunk]
             yield from pool.map(_scene_job, args)
 
 
@@ -596,18 +609,23 @@ def generate_benchmark(
     width: int = 640,
     height: int = 480,
     progress: Callable[[int], None] | None = None,
+    preset: str = 'fixed',
 ) -> Path:
     """Write the benchmark into `out_dir` and return the path of `annotations.jsonl`.
 
     Categories get n_samples / 4 samples each; within a category every scene offers at most
     one sample and the least-filled subtask it can support is taken, so subtasks stay roughly
     balanced. The same seed gives the same records and the same image bytes, whatever
-    `workers`. `progress` is called with the number of samples each scene added.
+    `workers`. `progress` is called with the number of samples each scene added. `preset`
+    is the scenes' look (`grounding_agent.sim.look.PRESETS`); see `SEED_SPLITS` for which
+    seeds calibrate and which test.
     """
     if not 4 <= n_samples <= SCENE_SEED_STRIDE:
         raise BenchmarkError(f'n_samples must be within 4..{SCENE_SEED_STRIDE}, got {n_samples}')
     if seed < 0 or workers < 1:
         raise BenchmarkError(f'seed must be >= 0 and workers >= 1, got {seed}, {workers}')
+    if preset not in PRESETS:
+        raise BenchmarkError(f'unknown preset {preset!r}; expected one of {PRESETS}')
     out_dir = Path(out_dir)
     images = out_dir / 'images'
     images.mkdir(parents=True, exist_ok=True)
@@ -618,7 +636,7 @@ def generate_benchmark(
     styles: set[str] = set()
     max_scenes = min(SCENE_SEED_STRIDE, 10 * n_samples)
     used = 0
-    for result in _scene_results(seed, width, height, workers, max_scenes):
+    for result in _scene_results(seed, width, height, workers, max_scenes, preset):
         used = result.index + 1
         added = _take(result, quotas, counts, records, width, height)
         if added:
@@ -643,6 +661,8 @@ def generate_benchmark(
     meta = {
         'generator': GENERATOR_VERSION,
         'seed': seed,
+        'split': seed_split(seed),
+        'preset': preset,
         'n_samples': len(records),
         'scenes_rendered': used,
         'images': len(scene_lines),

@@ -322,15 +322,19 @@ def evaluate_tracking(
     resolution: tuple[int, int] = (320, 240),
     tracker_config: TrackerConfig | None = None,
     progress: bool = True,
+    preset: str = 'fixed',
 ) -> TrackingReport:
     """Every (kind, seed) sequence, and all of them pooled (MOT metrics over the pooled frames
-    are computed per sequence and aggregated the way TrackEval does: by summing counts)."""
+    are computed per sequence and aggregated the way TrackEval does: by summing counts).
+    `preset` is the sequences' look (`grounding_agent.sim.look.PRESETS`)."""
     from grounding_agent.sim.sequences import make_tracking_sequence
 
     specs = [
         (
             f'{kind}-{seed}',
-            make_tracking_sequence(kind, seed, width=resolution[0], height=resolution[1]),
+            make_tracking_sequence(
+                kind, seed, width=resolution[0], height=resolution[1], preset=preset
+            ),
         )
         for kind in kinds
         for seed in seeds

@@ -22,6 +22,14 @@ import numpy.typing as npt
 
 from grounding_agent.core.types import CameraIntrinsics
 from grounding_agent.core.vocabulary import COLOURS
+from grounding_agent.sim.look import (
+    PRESETS,
+    RANGES,
+    LookError,
+    jittered_paint,
+    random_camera_values,
+    random_look,
+)
 from grounding_agent.sim.meshes import box_corners, shape_mesh
 from grounding_agent.sim.paths import ObjectPath
 
@@ -99,6 +107,8 @@ class SimObject:
     path: ObjectPath | None = None
     height: float | None = None
     occluder: bool = False
+    scale: float = 1.0
+    paint: tuple[float, float, float, float] | None = None
 
     def __post_init__(self) -> None:
         if self.shape not in SHAPES:
@@ -109,11 +119,20 @@ class SimObject:
             raise ValueError(f'unknown size {self.size!r}; expected one of {SIZES}')
         if self.height is not None and not (0.0 < self.height < 1.0):
             raise ValueError(f'height must be in (0, 1) metres, got {self.height}')
+        if not 0.5 <= self.scale <= 2.0:
+            raise ValueError(f'scale must be within 0.5..2, got {self.scale}')
+        if self.paint is not None and not all(0.0 <= v <= 1.0 for v in self.paint):
+            raise ValueError(f'paint must be RGBA within 0..1, got {self.paint}')
 
     @property
     def dimensions(self) -> tuple[float, float]:
         """(width, height) in metres."""
-        return object_dimensions(self.shape, self.size, self.height)
+        return object_dimensions(self.shape, self.size, self.height, self.scale)
+
+    @property
+    def rgba(self) -> tuple[float, float, float, float]:
+        """The paint it is rendered in: its own, or its colour's prototype."""
+        return self.paint if self.paint is not None else COLOUR_RGBA[self.colour]
 
     def pose_at(self, t: float) -> tuple[tuple[float, float, float], float]:
         """(position, yaw) at time t, following the path when there is one."""
@@ -132,13 +151,18 @@ class SimObject:
             'yaw': self.yaw,
             'height': self.height,
             'occluder': self.occluder,
+            'scale': self.scale,
+            'paint': None if self.paint is None else list(self.paint),
             'path': None if self.path is None else self.path.to_dict(),
         }
 
 
-def object_dimensions(shape: str, size: str, height: float | None = None) -> tuple[float, float]:
-    """(width, height) in metres of a shape of a size class; `height` overrides the height."""
-    width = SIZE_M[size]
+def object_dimensions(
+    shape: str, size: str, height: float | None = None, scale: float = 1.0
+) -> tuple[float, float]:
+    """(width, height) in metres of a shape of a size class, times `scale`; `height`
+    overrides the height."""
+    width = SIZE_M[size] * scale
     if shape == 'sphere':
         return width, width
     return width, height if height is not None else width * _HEIGHT_RATIO[shape]
@@ -239,9 +263,14 @@ def look_at_pose(
 class SceneSpec:
     """Everything needed to render a scene: objects, camera, light. Plain data, seeded.
 
-    `light_direction` points from the scene towards the light (pybullet's lightDirection).
-    `duration_s` is the length of a moving sequence (0 for a still scene). `target` names the
-    object a tracking sequence is about (None for still scenes).
+    `light_direction` points from the scene towards the light (pybullet's lightDirection);
+    `light_colour` tints the direct light (not the ambient light), as pybullet's lightColor.
+    `table_extent` is (x_min, x_max, y_min, y_max) of the table top in metres, None for a
+    table filling every view; `floor_rgba` is the floor 0.75 m below (None: no floor).
+    `table_texture` is one of `look.TEXTURES`, its brightness ripple `texture_contrast`.
+    `preset` names the look the scene was generated with (`look.PRESETS`). `duration_s` is
+    the length of a moving sequence (0 for a still scene). `target` names the object a
+    tracking sequence is about (None for still scenes).
     """
 
     seed: int
@@ -254,6 +283,12 @@ class SceneSpec:
     shadow: bool = True
     duration_s: float = 0.0
     table_rgba: tuple[float, float, float, float] = TABLE_RGBA
+    light_colour: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    table_texture: str = 'plain'
+    texture_contrast: float = 0.0
+    table_extent: tuple[float, float, float, float] | None = None
+    floor_rgba: tuple[float, float, float, float] | None = None
+    preset: str = 'fixed'
     kind: str = 'still'
     target: str | None = None
     notes: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
@@ -289,6 +324,13 @@ class SceneSpec:
             'light_diffuse': self.light_diffuse,
             'light_specular': self.light_specular,
             'shadow': self.shadow,
+            'light_colour': list(self.light_colour),
+            'table_rgba': list(self.table_rgba),
+            'table_texture': self.table_texture,
+            'texture_contrast': self.texture_contrast,
+            'table_extent': None if self.table_extent is None else list(self.table_extent),
+            'floor_rgba': None if self.floor_rgba is None else list(self.floor_rgba),
+            'preset': self.preset,
             'duration_s': self.duration_s,
             'target': self.target,
         }
@@ -300,6 +342,7 @@ def silhouette_points(
     position: tuple[float, float, float],
     yaw: float = 0.0,
     height: float | None = None,
+    scale: float = 1.0,
 ) -> npt.NDArray[np.float64]:
     """World points whose convex hull is the rendered object (every shape here is convex).
 
@@ -307,7 +350,7 @@ def silhouette_points(
     the hull gives the silhouette the object has when nothing hides it; that is how
     `ObjectTruth.visible_fraction` is computed without a second render.
     """
-    width, tall = object_dimensions(shape, size, height)
+    width, tall = object_dimensions(shape, size, height, scale)
     mesh = shape_mesh(shape, width, tall)
     local = box_corners(width, tall) if mesh is None else mesh[0]
     c, s = math.cos(yaw), math.sin(yaw)
@@ -350,9 +393,9 @@ def _distractor_of(kind: tuple[str, str, str], rng: random.Random) -> tuple[str,
     return shape, colour, 'large' if size == 'small' else 'small'
 
 
-def _footprint_radius(shape: str, size: str) -> float:
+def _footprint_radius(shape: str, size: str, scale: float = 1.0) -> float:
     # Half the diagonal for a cube (it may be turned), the radius for round shapes.
-    width = SIZE_M[size]
+    width = SIZE_M[size] * scale
     return width / 2.0 * (math.sqrt(2.0) if shape == 'cube' else 1.0)
 
 
@@ -407,7 +450,7 @@ def random_light(rng: random.Random) -> dict[str, Any]:
 
 def _hull(camera: CameraPose, obj: SimObject) -> npt.NDArray[np.float32]:
     """The object's silhouette in the image: convex hull of its projected mesh vertices."""
-    points = silhouette_points(obj.shape, obj.size, obj.position, obj.yaw, obj.height)
+    points = silhouette_points(obj.shape, obj.size, obj.position, obj.yaw, obj.height, obj.scale)
     hull = cv2.convexHull(camera.project(points).astype(np.float32))
     return np.asarray(hull, dtype=np.float32)
 
@@ -464,6 +507,7 @@ def generate_scene(
     distractors: float = 0.6,
     width: int = 640,
     height: int = 480,
+    preset: str = 'fixed',
 ) -> SceneSpec:
     """A random still tabletop scene, the same for the same arguments.
 
@@ -471,15 +515,26 @@ def generate_scene(
     True always adds a tall block or can partly hiding a small object, False never, None in
     about a third of the scenes. `distractors` is the probability that each new object is a
     same-class distractor of an object already placed (same shape other colour, same colour other
-    shape, or same shape and colour in the other size) rather than a random one.
+    shape, or same shape and colour in the other size) rather than a random one. `preset`
+    (`look.PRESETS`) decides the look: 'fixed' or 'randomised' (light, camera, table, floor,
+    paints and sizes drawn from `look.RANGES`; the objects are those of 'fixed', slightly
+    changed, at the same places unless the scene has an occluder, which is placed for its
+    camera).
     """
+    if preset not in PRESETS:
+        raise LookError(f'unknown preset {preset!r}; expected one of {PRESETS}')
     rng = random.Random(f'grounding_agent.sim.scene/{seed}')
+    look_rng = random.Random(f'grounding_agent.sim.scene/look/{seed}')
     low, high = (n_objects, n_objects) if isinstance(n_objects, int) else n_objects
     if not (1 <= low <= high <= 16):
         raise ValueError(f'n_objects must be within 1..16, got {n_objects}')
     count = rng.randint(low, high)
     camera = random_camera(rng, width=width, height=height)
     light = random_light(rng)
+    if preset == 'randomised':
+        camera = look_at_pose(
+            target=camera.target, width=width, height=height, **random_camera_values(look_rng)
+        )
     with_occluder = rng.random() < 1 / 3 if occluder is None else occluder
     with_occluder = with_occluder and count >= 2
 
@@ -527,13 +582,27 @@ def generate_scene(
             )
         )  # fmt: skip
         placed.append((spot[0], spot[1], radius))
-    return SceneSpec(seed=seed, objects=tuple(objects), camera=camera, **light)
+    if preset == 'fixed':
+        return SceneSpec(seed=seed, objects=tuple(objects), camera=camera, **light)
+    objects = [_varied(o, look_rng) for o in objects]
+    look = random_look(look_rng, [o.rgba for o in objects] + list(COLOUR_RGBA.values()))
+    return SceneSpec(seed=seed, objects=tuple(objects), camera=camera, preset=preset, **look)
+
+
+def _varied(obj: SimObject, rng: random.Random) -> SimObject:
+    """The object with its size and paint slightly changed (`look.RANGES`), still resting on
+    the table. Occluders keep their size: their height was chosen to hide a given share."""
+    scale = 1.0 if obj.occluder else RANGES['object_scale'].draw(rng)
+    _, tall = object_dimensions(obj.shape, obj.size, obj.height, scale)
+    x, y, _ = obj.position
+    return replace(obj, scale=scale, paint=jittered_paint(obj.rgba, rng),
+                   position=(x, y, TABLE_TOP_Z + tall / 2.0))  # fmt: skip
 
 
 def make_tracking_sequence(
-    kind: str, seed: int, *, width: int = 320, height: int = 240
+    kind: str, seed: int, *, width: int = 320, height: int = 240, preset: str = 'fixed'
 ) -> SceneSpec:
     """A moving sequence for the tracking evaluation; see `grounding_agent.sim.sequences`."""
     from grounding_agent.sim.sequences import make_tracking_sequence as make  # imports this module
 
-    return make(kind, seed, width=width, height=height)
+    return make(kind, seed, width=width, height=height, preset=preset)

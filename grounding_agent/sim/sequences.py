@@ -12,10 +12,20 @@ an object is out of view or fully hidden.
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 
 from grounding_agent.core.vocabulary import COLOURS
+from grounding_agent.sim.look import (
+    PRESETS,
+    RANGES,
+    LookError,
+    jittered_paint,
+    random_camera_values,
+    random_look,
+)
 from grounding_agent.sim.paths import CircularPath, LinearPath, WaypointPath
 from grounding_agent.sim.scene import (
+    COLOUR_RGBA,
     SHAPES,
     TABLE_TOP_Z,
     CameraPose,
@@ -43,18 +53,27 @@ def view_edge_x(camera: CameraPose, y: float, z: float, *, side: int) -> float:
 
 
 def _resting(
-    shape: str, size: str, x: float, y: float, height: float | None = None
+    shape: str, size: str, x: float, y: float, height: float | None = None, scale: float = 1.0
 ) -> tuple[float, float, float]:
-    return x, y, TABLE_TOP_Z + object_dimensions(shape, size, height)[1] / 2.0
+    return x, y, TABLE_TOP_Z + object_dimensions(shape, size, height, scale)[1] / 2.0
 
 
-def _camera(rng: random.Random, width: int, height: int) -> CameraPose:
+def _camera(
+    rng: random.Random, width: int, height: int, look_rng: random.Random | None = None
+) -> CameraPose:
+    distance, elevation = rng.uniform(0.6, 0.7), rng.uniform(40.0, 50.0)
+    fov = 50.0
+    if look_rng is not None:
+        # Randomised: pitch, distance and field of view from the look's ranges; the azimuth
+        # stays 0 (the exits are computed in closed form for it).
+        values = random_camera_values(look_rng)
+        distance, elevation, fov = values['distance'], values['elevation_deg'], values['fov_deg']
     return look_at_pose(
         target=(0.0, 0.02, 0.0),
-        distance=rng.uniform(0.6, 0.7),
-        elevation_deg=rng.uniform(40.0, 50.0),
+        distance=distance,
+        elevation_deg=elevation,
         azimuth_deg=0.0,
-        fov_deg=50.0,
+        fov_deg=fov,
         width=width,
         height=height,
     )
@@ -160,7 +179,7 @@ def _exit_reentry(
 
 
 def make_tracking_sequence(
-    kind: str, seed: int, *, width: int = 320, height: int = 240
+    kind: str, seed: int, *, width: int = 320, height: int = 240, preset: str = 'fixed'
 ) -> SceneSpec:
     """A seeded moving scene of one of `SEQUENCE_KINDS`, a few seconds long (`duration_s`).
 
@@ -169,12 +188,21 @@ def make_tracking_sequence(
     'occluder_'. `target` names the object the sequence is about: the first crossing object,
     the mover passing behind the occluder, the object leaving the view (mixed: the leaver, whose
     colour and shape are unique). The default 320x240 keeps a 30-frame-per-second sequence
-    cheap to render.
+    cheap to render. `preset` (`look.PRESETS`): 'randomised' draws the light, table, floor,
+    camera pitch, distance and field of view, every paint and the still objects' sizes from
+    `look.RANGES` (moving objects keep their size: their paths rest on the table).
     """
     if kind not in SEQUENCE_KINDS:
         raise ValueError(f'unknown sequence kind {kind!r}; expected one of {SEQUENCE_KINDS}')
+    if preset not in PRESETS:
+        raise LookError(f'unknown preset {preset!r}; expected one of {PRESETS}')
     rng = random.Random(f'grounding_agent.sim.sequences/{kind}/{seed}')
-    camera = _camera(rng, width, height)
+    look_rng = (
+        random.Random(f'grounding_agent.sim.sequences/look/{kind}/{seed}')
+        if preset == 'randomised'
+        else None
+    )
+    camera = _camera(rng, width, height, look_rng)
     light = random_light(rng)
     objects: list[SimObject] = []
     target_index = 0
@@ -212,7 +240,21 @@ def make_tracking_sequence(
     target = objects[target_index].name
     taken = {f'{o.colour}_{o.shape}' for o in objects}
     objects += _static(rng, rng.randint(1, len(spots)), spots, taken)
+    if look_rng is not None:
+        objects = [_varied(o, look_rng) for o in objects]
+        light = random_look(look_rng, [o.rgba for o in objects] + list(COLOUR_RGBA.values()))
     return SceneSpec(
         seed=seed, objects=tuple(objects), camera=camera, duration_s=duration, kind=kind,
-        target=target, **light,
+        target=target, preset=preset, **light,
     )  # fmt: skip
+
+
+def _varied(obj: SimObject, rng: random.Random) -> SimObject:
+    """A slightly other paint for every object, a slightly other size for still ones."""
+    paint = jittered_paint(obj.rgba, rng)
+    if obj.path is not None or obj.occluder:
+        return replace(obj, paint=paint)
+    scale = RANGES['object_scale'].draw(rng)
+    x, y, _ = obj.position
+    return replace(obj, paint=paint, scale=scale,
+                   position=_resting(obj.shape, obj.size, x, y, scale=scale))  # fmt: skip

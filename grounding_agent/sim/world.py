@@ -13,7 +13,9 @@ axis (the z of the camera optical frame, what an RGB-D camera reports) is
 from __future__ import annotations
 
 import math
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
@@ -22,9 +24,9 @@ import numpy as np
 import numpy.typing as npt
 
 from grounding_agent.core.types import Box, CameraIntrinsics, Frame, Stamp
+from grounding_agent.sim.look import TEXELS_PER_M, surface_texture
 from grounding_agent.sim.meshes import shape_mesh
 from grounding_agent.sim.scene import (
-    COLOUR_RGBA,
     TABLE_HALF_EXTENT_M,
     TABLE_TOP_Z,
     CameraPose,
@@ -34,6 +36,10 @@ from grounding_agent.sim.scene import (
 )
 
 __all__ = ['ObjectTruth', 'Render', 'SimWorld', 'linearize_depth', 'render_scene']
+
+# The floor (when the scene has one) lies this far below the table top, and reaches this far.
+_TABLE_HEIGHT_M = 0.75
+_FLOOR_HALF_EXTENT_M = 4.0
 
 
 def linearize_depth(zbuffer: npt.ArrayLike, *, near: float, far: float) -> npt.NDArray[np.float32]:
@@ -170,7 +176,7 @@ def _silhouette(
     camera: CameraPose, obj: SimObject, position: tuple[float, float, float], yaw: float
 ) -> tuple[Box, float]:
     """Box and area (pixels) of the object's unoccluded silhouette, unbounded by the image."""
-    points = silhouette_points(obj.shape, obj.size, position, yaw, obj.height)
+    points = silhouette_points(obj.shape, obj.size, position, yaw, obj.height, obj.scale)
     pixels = camera.project(points)
     pixels = pixels[np.all(np.isfinite(pixels), axis=1)]
     if len(pixels) < 3:
@@ -204,13 +210,30 @@ class SimWorld:
 
     def _build(self) -> list[int]:
         pb, client = self._pb, self._client
-        table = pb.createVisualShape(
-            pb.GEOM_BOX,
-            halfExtents=[TABLE_HALF_EXTENT_M, TABLE_HALF_EXTENT_M, 0.02],
-            rgbaColor=list(self.spec.table_rgba),
-            physicsClientId=client,
-        )
-        pb.createMultiBody(0, -1, table, [0.0, 0.0, TABLE_TOP_Z - 0.02], physicsClientId=client)
+        spec = self.spec
+        if spec.table_extent is None and spec.table_texture == 'plain':
+            table = pb.createVisualShape(
+                pb.GEOM_BOX,
+                halfExtents=[TABLE_HALF_EXTENT_M, TABLE_HALF_EXTENT_M, 0.02],
+                rgbaColor=list(spec.table_rgba),
+                physicsClientId=client,
+            )
+            pb.createMultiBody(
+                0, -1, table, [0.0, 0.0, TABLE_TOP_Z - 0.02], physicsClientId=client
+            )
+        else:
+            self._textured_table()
+        if spec.floor_rgba is not None:
+            floor = pb.createVisualShape(
+                pb.GEOM_BOX,
+                halfExtents=[_FLOOR_HALF_EXTENT_M, _FLOOR_HALF_EXTENT_M, 0.01],
+                rgbaColor=list(spec.floor_rgba),
+                physicsClientId=client,
+            )
+            pb.createMultiBody(
+                0, -1, floor, [0.0, 0.0, TABLE_TOP_Z - _TABLE_HEIGHT_M - 0.01],
+                physicsClientId=client,
+            )  # fmt: skip
         bodies = []
         for obj in self.spec.objects:
             width, height = obj.dimensions
@@ -230,7 +253,7 @@ class SimWorld:
                     'normals': normals.tolist(),
                 }
             visual = pb.createVisualShape(
-                rgbaColor=list(COLOUR_RGBA[obj.colour]),
+                rgbaColor=list(obj.rgba),
                 specularColor=[0.2, 0.2, 0.2],
                 physicsClientId=client,
                 **shape,
@@ -242,6 +265,50 @@ class SimWorld:
                 )
             )
         return bodies
+
+    def _textured_table(self) -> None:
+        """The table top as one quad carrying its texture (TinyRenderer samples the texture by
+        the quad's uv coordinates), and its four sides in the table's plain colour."""
+        pb, client, spec = self._pb, self._client, self.spec
+        x0, x1, y0, y1 = spec.table_extent or (
+            -TABLE_HALF_EXTENT_M,
+            TABLE_HALF_EXTENT_M,
+            -TABLE_HALF_EXTENT_M,
+            TABLE_HALF_EXTENT_M,
+        )
+        size_px = (
+            max(2, min(2048, round((x1 - x0) * TEXELS_PER_M))),
+            max(2, min(2048, round((y1 - y0) * TEXELS_PER_M))),
+        )
+        texture = surface_texture(
+            spec.table_rgba, spec.table_texture, size_px, spec.seed, spec.texture_contrast
+        )
+        with tempfile.TemporaryDirectory(prefix='grounding-agent-texture-') as scratch:
+            path = Path(scratch) / 'table.png'
+            cv2.imwrite(str(path), texture[:, :, ::-1])
+            texture_id = pb.loadTexture(str(path), physicsClientId=client)
+        z = TABLE_TOP_Z
+        top = pb.createVisualShape(
+            pb.GEOM_MESH,
+            vertices=[[x0, y0, z], [x1, y0, z], [x1, y1, z], [x0, y1, z]],
+            indices=[0, 1, 2, 0, 2, 3],
+            uvs=[[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0]],
+            normals=[[0.0, 0.0, 1.0]] * 4,
+            rgbaColor=[1.0, 1.0, 1.0, 1.0],
+            physicsClientId=client,
+        )
+        body = pb.createMultiBody(0, -1, top, [0.0, 0.0, 0.0], physicsClientId=client)
+        pb.changeVisualShape(body, -1, textureUniqueId=texture_id, physicsClientId=client)
+        # The slab under the top: its sides show at the table's edges.
+        slab = pb.createVisualShape(
+            pb.GEOM_BOX,
+            halfExtents=[(x1 - x0) / 2, (y1 - y0) / 2, 0.02],
+            rgbaColor=list(spec.table_rgba),
+            physicsClientId=client,
+        )
+        pb.createMultiBody(
+            0, -1, slab, [(x0 + x1) / 2, (y0 + y1) / 2, z - 0.0205], physicsClientId=client
+        )
 
     def _set_camera(self, camera: CameraPose) -> None:
         pb = self._pb
@@ -290,6 +357,10 @@ class SimWorld:
             raise RuntimeError('the world is closed')
         pb, camera = self._pb, self._camera
         spec = self.spec
+        # Only a tinted light is passed, so the fixed preset renders as it always has.
+        light_colour = (
+            {} if spec.light_colour == (1.0, 1.0, 1.0) else {'lightColor': list(spec.light_colour)}
+        )
         _, _, rgba, zbuffer, segmentation = pb.getCameraImage(
             camera.width,
             camera.height,
@@ -302,6 +373,7 @@ class SimWorld:
             lightSpecularCoeff=spec.light_specular,
             shadow=1 if spec.shadow else 0,
             physicsClientId=self._client,
+            **light_colour,
         )
         shape = (camera.height, camera.width)
         rgb = np.asarray(rgba, dtype=np.uint8).reshape(*shape, 4)[:, :, :3].copy()

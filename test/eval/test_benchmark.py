@@ -13,10 +13,12 @@ from grounding_agent.core.parser import parse_command
 from grounding_agent.eval.benchmark import (
     MIN_TARGET_VISIBLE,
     OCCLUDED_RANGE,
+    SEED_SPLITS,
     SUBTASKS,
     BenchmarkError,
     generate_benchmark,
     load_scene_truths,
+    seed_split,
 )
 from grounding_agent.eval.formats import load_dataset
 from grounding_agent.sim.truth import resolve_ref
@@ -136,3 +138,27 @@ def test_same_seed_same_benchmark_with_any_worker_count(tmp_path: Path) -> None:
 def test_bad_arguments_are_refused(tmp_path: Path, kwargs: dict[str, int]) -> None:
     with pytest.raises(BenchmarkError):
         generate_benchmark(tmp_path, **kwargs)
+
+
+def test_a_randomised_benchmark_names_its_preset_and_seed_split(tmp_path: Path) -> None:
+    assert seed_split(150) == 'calibration'
+    assert seed_split(250) == 'test'
+    assert seed_split(7) is None
+    assert not set(SEED_SPLITS['calibration']) & set(SEED_SPLITS['test'])
+    assert main(['make-benchmark', '--out', str(tmp_path / 'r'), '--samples', '8', '--seed',
+                 '201', '--preset', 'randomised', '--workers', '1', '--quiet']) == 0  # fmt: skip
+    meta = json.loads((tmp_path / 'r' / 'meta.json').read_text())
+    assert (meta['preset'], meta['split'], meta['n_samples']) == ('randomised', 'test', 8)
+    scenes = [
+        json.loads(line) for line in (tmp_path / 'r' / 'scenes.jsonl').read_text().splitlines()
+    ]
+    assert {scene['spec']['preset'] for scene in scenes} == {'randomised'}
+    truths = load_scene_truths(tmp_path / 'r')
+    for record in _records(tmp_path / 'r'):
+        match = resolve_ref(parse_command(record['description']).target, truths[record['image']])
+        if record['bbox'] is None:
+            assert match.empty, (record['description'], match)
+        else:
+            assert match.unique == record['target'], (record['description'], match)
+    with pytest.raises(BenchmarkError, match='unknown preset'):
+        generate_benchmark(tmp_path / 'x', n_samples=8, preset='sunny')

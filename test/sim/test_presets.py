@@ -95,3 +95,11 @@ def test_a_saved_scene_renders_to_the_same_pixels() -> None:
         spec.light_ambient, spec.light_diffuse, spec.light_specular, spec.shadow,
     )  # fmt: skip
     np.testing.assert_array_equal(render_scene(again).rgb, render_scene(spec).rgb)
+
+
+def test_a_saved_randomised_scene_renders_to_the_same_pixels() -> None:
+    # Light colour, table, texture, floor, paints and sizes travel with the scene too.
+    spec = generate_scene(6, preset='randomised').with_resolution(160, 120)
+    again = scene_from_mapping(spec.to_dict())
+    assert again.objects == spec.objects
+    np.testing.assert_array_equal(render_scene(again).rgb, render_scene(spec).rgb)
