@@ -1,9 +1,10 @@
-"""The protocol every model backend implements, its configuration, and the registry by name.
+"""The base class of every model backend, its configuration, and the registry by name.
 
 A backend answers "where are these phrases in this image?" with scored boxes. It may also
 verify one candidate box against a whole description (generative VLMs do) and ground a whole
-referring expression at once. Heavy imports (torch, transformers, onnxruntime) stay inside the
-backend modules' functions so importing this module is cheap.
+referring expression at once: the core's `Detector` protocol, which `Backend` implements.
+Heavy imports (torch, transformers, onnxruntime) stay inside the backend modules' functions so
+importing this module is cheap.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ import numpy as np
 import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from grounding_agent.core.errors import ConfigError
+from grounding_agent.core.detector import Detector
+from grounding_agent.core.errors import BackendError, ConfigError
 from grounding_agent.core.types import Box, Detection
 
 __all__ = [
@@ -71,11 +73,12 @@ class BackendConfig(BaseModel):
             raise ConfigError(f'invalid backend configuration: {exc}') from exc
 
 
-class Backend(ABC):
-    """A model that finds phrases in images.
+class Backend(Detector, ABC):
+    """A model that finds phrases in images (the core's `Detector`), built from a config.
 
-    Implementations set `name` and the capability flags. `detect` is called from one worker
-    thread at a time; it must not keep references to the image after returning.
+    Implementations set `name` (default: the configured name) and the capability flags.
+    `detect` is called from one worker thread at a time; it must not keep references to the
+    image after returning.
     """
 
     name: str = ''
@@ -86,6 +89,8 @@ class Backend(ABC):
 
     def __init__(self, config: BackendConfig) -> None:
         self.config = config
+        if not self.name:
+            self.name = config.name
 
     @abstractmethod
     def detect(self, image: npt.NDArray[np.uint8], phrases: Sequence[str]) -> list[Detection]:
@@ -105,15 +110,13 @@ class Backend(ABC):
 
         Only backends with `supports_expression`; others raise BackendError.
         """
-        from grounding_agent.core.errors import BackendError
-
         raise BackendError(f'backend {self.name!r} cannot ground whole expressions')
 
     def warmup(self) -> None:
         """Run once on a blank image so the first real frame is not slow."""
         self.detect(np.zeros((64, 64, 3), dtype=np.uint8), ['object'])
 
-    def close(self) -> None:  # noqa: B027 (optional hook: most backends have nothing to free)
+    def close(self) -> None:
         """Free the model (called on lifecycle cleanup)."""
 
 

@@ -18,9 +18,9 @@ from typing import Any, NamedTuple, TypeVar
 
 import numpy as np
 
-from grounding_agent.backends.base import Backend
 from grounding_agent.core.config import ResolverConfig
 from grounding_agent.core.control import is_stop_command, stop_result
+from grounding_agent.core.detector import Detector
 from grounding_agent.core.errors import (
     BackendError,
     CommandError,
@@ -122,14 +122,14 @@ class GroundingAgent:
     Not thread-safe by itself: call it from one worker at a time, as the backend requires.
     """
 
-    def __init__(self, backend: Backend, config: ResolverConfig | None = None) -> None:
+    def __init__(self, backend: Detector, config: ResolverConfig | None = None) -> None:
         self.backend = backend
         self.config = config if config is not None else ResolverConfig()
         self.resolver = Resolver(self.config)
 
     @property
     def backend_name(self) -> str:
-        return self.backend.name or self.backend.config.name
+        return self.backend.name
 
     def handle_command(
         self,
