@@ -465,6 +465,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         '--no-list', action='store_true', help='leave out the list of development failures'
     )
     parser.add_argument('--no-write', action='store_true', help='print, do not write the doc')
+    parser.add_argument(
+        '--dev-only',
+        action='store_true',
+        help='score only the development half (while tuning); implies --no-write',
+    )
     args = parser.parse_args(argv)
 
     halves = {name: load_half(name) for name in HALVES}
@@ -472,7 +477,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if problems:
         print('the corpus split does not follow its rule:', *problems, sep='\n  ')
         return 1
-    outcomes = {name: score_half(records) for name, records in halves.items()}
+    scored = ('dev',) if args.dev_only else HALVES
+    outcomes = {name: score_half(halves[name]) for name in scored}
     results = {name: tallies(outs) for name, outs in outcomes.items()}
     markdown = render(
         results,
@@ -482,7 +488,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         list_failures=not args.no_list,
     )
     print(markdown)
-    if not args.no_write:
+    if not (args.no_write or args.dev_only):
         update_section(args.section, markdown)
     crashes = sum(t['all'].crashes for t in results.values())
     return 1 if crashes else 0
