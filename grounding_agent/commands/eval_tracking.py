@@ -27,6 +27,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         '--model-every', type=int, default=5, help='run the model on every N-th frame (default: 5)'
     )
+    parser.add_argument(
+        '--no-image-follow',
+        action='store_true',
+        help='between model answers, predict from the motion alone (no image match)',
+    )
     parser.add_argument('--width', type=int, default=320)
     parser.add_argument('--height', type=int, default=240)
     parser.add_argument('--out', type=Path, default=None, help='write tracking_results.{json,md}')
@@ -36,6 +41,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from grounding_agent.backends.base import BackendConfig, create_backend
     from grounding_agent.core.errors import GroundingError
+    from grounding_agent.core.tracking import TrackerConfig
     from grounding_agent.eval.tracking import evaluate_tracking, write_report
 
     try:
@@ -58,6 +64,7 @@ def run(args: argparse.Namespace) -> int:
             camera_hz=args.camera_hz,
             model_every=args.model_every,
             resolution=(args.width, args.height),
+            tracker_config=TrackerConfig(follow_image=not args.no_image_follow),
             progress=not args.no_progress,
         )
     except (GroundingError, ValueError) as exc:

@@ -1,8 +1,9 @@
 """Draw a grounding result onto its camera image, for the debug image topic and reports.
 
-The target gets a thick box in the colour of the status, contenders and counted objects thin
-ones, relation anchors a box of their own; a banner at the top says the status and the reason
-the way the planner receives them.
+The target gets a thick box in the colour of the status when the model saw it in this frame,
+and a thin box labelled with how it was predicted and how long ago the model saw it otherwise;
+contenders and counted objects get thin boxes, relation anchors a box of their own; a banner at
+the top says the status and the reason the way the planner receives them.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from grounding_agent.core.result import GroundingResult, ResultStatus
+from grounding_agent.core.result import BoxSource, GroundingResult, ResultStatus
 
 __all__ = ['ANCHOR_COLOUR', 'STATUS_COLOURS', 'draw_result']
 
@@ -50,7 +51,12 @@ def draw_result(image: npt.NDArray[np.uint8], result: GroundingResult) -> npt.ND
             label += f' #{target.track_id}'
         if target.point is not None:
             label += f' z={target.point[2]:.2f}m'
-        _box(canvas, target.box, colour, thickness * 2, label, scale)
+        if target.source is BoxSource.MODEL:
+            _box(canvas, target.box, colour, thickness * 2, label + ' model', scale)
+        else:
+            # a prediction: thin, and says from what and how old the model's sighting is
+            label += f' {target.source.value} +{target.since_seen_s:.2f}s'
+            _box(canvas, target.box, colour, thickness, label, scale)
 
     banner = f'{result.status.value}: {result.reason}'
     if result.answer is not None:

@@ -19,6 +19,7 @@ from grounding_agent.core.types import Box, Detection, Stamp
 __all__ = [
     'SCHEMA_ID',
     'STANDING_REQUEST_ID',
+    'BoxSource',
     'GroundingResult',
     'RelationEvidence',
     'ResultStatus',
@@ -29,7 +30,7 @@ __all__ = [
     'result_json_schema',
 ]
 
-SCHEMA_ID: Final = 'grounding_agent/result/1'
+SCHEMA_ID: Final = 'grounding_agent/result/2'
 #: request_id of the results of the standing query (commands echo their own, or '').
 STANDING_REQUEST_ID: Final = 'standing'
 
@@ -57,6 +58,14 @@ class TrackState(str, Enum):
     REJECTED = 'rejected'
 
 
+class BoxSource(str, Enum):
+    """Where a box comes from. Anything but `model` is a prediction between model answers."""
+
+    MODEL = 'model'  # the model saw the object in this very frame
+    IMAGE = 'image'  # predicted, then placed by matching the model's last view in this image
+    MOTION = 'motion'  # predicted from the object's motion alone
+
+
 class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra='forbid')
 
@@ -78,9 +87,23 @@ class TargetModel(_Frozen):
     score: Annotated[float, Field(ge=0.0, le=1.0)]
     track_id: str | None = None
     point: PointList | None = None
+    source: BoxSource = Field(
+        default=BoxSource.MODEL,
+        description='model: seen by the model in this frame; image / motion: predicted',
+    )
+    since_seen_s: Annotated[float, Field(ge=0.0)] = Field(
+        default=0.0, description='seconds since the model last saw the object (0 for model)'
+    )
 
     @classmethod
-    def from_detection(cls, detection: Detection, score: float | None = None) -> TargetModel:
+    def from_detection(
+        cls,
+        detection: Detection,
+        score: float | None = None,
+        *,
+        source: BoxSource = BoxSource.MODEL,
+        since_seen_s: float = 0.0,
+    ) -> TargetModel:
         value = detection.score if score is None else score
         return cls(
             phrase=detection.phrase,
@@ -88,6 +111,8 @@ class TargetModel(_Frozen):
             score=min(1.0, max(0.0, float(value))),
             track_id=detection.track_id,
             point=list(detection.point) if detection.point is not None else None,
+            source=source,
+            since_seen_s=round(max(0.0, since_seen_s), 4),
         )
 
     def to_box(self) -> Box:
@@ -110,7 +135,7 @@ class RelationEvidence(_Frozen):
 class GroundingResult(_Frozen):
     """The message on the planner topic (std_msgs/String carrying this JSON)."""
 
-    schema_: Literal['grounding_agent/result/1'] = Field(default=SCHEMA_ID, alias='schema')
+    schema_: Literal['grounding_agent/result/2'] = Field(default=SCHEMA_ID, alias='schema')
     request_id: str = ''
     command: str = ''
     kind: str = Field(default='locate', description='query kind: locate, track, count, ...')

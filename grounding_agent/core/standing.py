@@ -6,20 +6,34 @@ pace. States (`TrackState`): `searching` until the first model answer, `tracking
 keeps seeing the locked object, `occluded` while it coasts on its motion model, `lost` after
 `lost_after_s` without a sighting, `rejected` when the model says the object is not there.
 Every change of state is reported (`state_changed`) so the node can publish it.
+
+Each box says where it comes from (`TargetModel.source`): the model's own box for the frame the
+model saw, else a prediction: the last sighting moved by the motion model, placed by matching
+the model's last view of the object in the camera image when that match is good (`image`), by
+the motion alone when not (`motion`). No box is predicted further than `max_predict_s` after the
+last sighting: the object is then reported as not seen.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
+import cv2
 import numpy as np
 import numpy.typing as npt
 
-from grounding_agent.core.result import GroundingResult, ResultStatus, TargetModel, TrackState
-from grounding_agent.core.tracking import Track, TrackerConfig, TrackSet
-from grounding_agent.core.types import Detection, Query
+from grounding_agent.core.image_follow import ObjectView
+from grounding_agent.core.result import (
+    BoxSource,
+    GroundingResult,
+    ResultStatus,
+    TargetModel,
+    TrackState,
+)
+from grounding_agent.core.tracking import Track, TrackerConfig, TrackSet, shifted
+from grounding_agent.core.types import Box, Detection, Query
 
 __all__ = ['StandingGrounding', 'StandingUpdate', 'scene_change']
 
@@ -43,14 +57,11 @@ def scene_change(previous: npt.NDArray[np.uint8] | None, current: npt.NDArray[np
 
 
 def thumbnail(image: npt.NDArray[np.uint8], size: int = 32) -> npt.NDArray[np.uint8]:
-    """A size x size grey thumbnail by block averaging (cheap enough for every camera frame)."""
-    grey = image.mean(axis=2) if image.ndim == 3 else image.astype(np.float32)
-    h, w = grey.shape
-    ys = np.linspace(0, h, size + 1).astype(int)
-    xs = np.linspace(0, w, size + 1).astype(int)
-    sums = np.add.reduceat(np.add.reduceat(grey, ys[:-1], axis=0), xs[:-1], axis=1)
-    counts = np.outer(np.diff(ys), np.diff(xs)).clip(min=1)
-    thumb: npt.NDArray[np.uint8] = (sums / counts).astype(np.uint8)
+    """A size x size grey thumbnail by area averaging (about 0.1 ms for 640x480)."""
+    small = cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA)
+    if small.ndim == 3:
+        small = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY)
+    thumb: npt.NDArray[np.uint8] = np.ascontiguousarray(small, dtype=np.uint8)
     return thumb
 
 
@@ -99,6 +110,9 @@ class StandingGrounding:
         self._rejections = 0
         self._template: GroundingResult | None = None
         self._last_thumbnail: npt.NDArray[np.uint8] | None = None
+        # The locked object as the model last saw it, and where an image match last put it.
+        self._view: ObjectView | None = None
+        self._followed: tuple[Box, float] | None = None
 
     @property
     def phrase(self) -> str:
@@ -184,13 +198,47 @@ class StandingGrounding:
         if locked is not None and locked.observed:
             self._last_seen_s = now_s
             self._sightings += 1
-        return self._report(now_s, tracks)
+            self._followed = None
+            if image is not None and self.config.follow_image:
+                self._view = ObjectView(image, locked.box)
+        return self._report(now_s, tracks, BoxSource.MODEL)
 
-    def on_camera_frame(self, now_s: float) -> StandingUpdate:
-        """A camera frame without a model answer: the tracker's prediction for `now_s`."""
-        return self._report(now_s, self._tracks.predict(now_s))
+    def on_camera_frame(
+        self, now_s: float, image: npt.NDArray[np.uint8] | None = None
+    ) -> StandingUpdate:
+        """A camera frame without a model answer: the predicted box for `now_s`, placed by
+        matching the object's last view in `image` when given and the match is good."""
+        tracks = self._tracks.predict(now_s)
+        locked = self._locked_track(tracks)
+        if locked is None or self._last_seen_s is None or now_s <= self._last_seen_s:
+            return self._report(now_s, tracks, BoxSource.MOTION)
+        box, source = self._follow(locked, now_s, image)
+        tracks = [replace(t, box=box) if t is locked else t for t in tracks]
+        return self._report(now_s, tracks, source)
 
     # -- internals ----------------------------------------------------------------------------
+
+    def _follow(
+        self, locked: Track, now_s: float, image: npt.NDArray[np.uint8] | None
+    ) -> tuple[Box, BoxSource]:
+        """The locked object's box between model answers, and where it comes from."""
+        predicted = locked.box
+        followed = self._followed
+        velocity = self._tracks.tracker(self.phrase).velocity(locked.track_id)
+        if followed is not None and velocity is not None:
+            # carry on from the last image match rather than from the older sighting
+            ahead = now_s - followed[1]
+            predicted = shifted(followed[0], velocity[0] * ahead, velocity[1] * ahead)
+        elif followed is not None:
+            predicted = followed[0]
+        view = self._view
+        if image is None or view is None or not self.config.follow_image:
+            return predicted, BoxSource.MOTION
+        match = view.locate(image, predicted)
+        if match is None or match.score < self.config.follow_min_match:
+            return predicted, BoxSource.MOTION
+        self._followed = (match.box, now_s)
+        return match.box, BoxSource.IMAGE
 
     def _lock(self, target: TargetModel, tracks: Sequence[Track]) -> None:
         box = target.to_box()
@@ -214,20 +262,23 @@ class StandingGrounding:
             if self._rejections >= self.config.rejections_to_reject:
                 return TrackState.REJECTED
             return TrackState.SEARCHING
-        if locked is not None and locked.observed:
+        since = now_s - self._last_seen_s
+        if locked is not None and locked.observed and since <= self.config.max_predict_s:
             return TrackState.TRACKING
-        if locked is not None and now_s - self._last_seen_s <= self.config.lost_after_s:
+        if locked is not None and since <= self.config.lost_after_s:
             return TrackState.OCCLUDED
         return TrackState.LOST
 
-    def _report(self, now_s: float, tracks: Sequence[Track]) -> StandingUpdate:
+    def _report(self, now_s: float, tracks: Sequence[Track], source: BoxSource) -> StandingUpdate:
         locked = self._locked_track(tracks)
         state = self._next_state(now_s, locked)
         changed = state is not self.state
         self.state = state
-        return StandingUpdate(self._result(state, locked), changed)
+        return StandingUpdate(self._result(state, locked, now_s, source), changed)
 
-    def _result(self, state: TrackState, locked: Track | None) -> GroundingResult:
+    def _result(
+        self, state: TrackState, locked: Track | None, now_s: float, source: BoxSource
+    ) -> GroundingResult:
         template = self._template
         base: dict[str, Any] = {
             'request_id': self.request_id,
@@ -238,16 +289,28 @@ class StandingGrounding:
         }
         if template is not None:
             base.update(backend=template.backend, relations=template.relations)
+        since = now_s - self._last_seen_s if self._last_seen_s is not None else 0.0
         if state in (TrackState.TRACKING, TrackState.OCCLUDED) and locked is not None:
-            seen = (
-                'seen by the model'
-                if state is TrackState.TRACKING
-                else 'hidden, predicted from its motion'
-            )
+            name = f'{self.phrase} (track {locked.track_id})'
+            if since > self.config.max_predict_s:
+                return GroundingResult(
+                    status=ResultStatus.REJECTED,
+                    reason=f'{name} not seen by the model for {since:.2f} s; no box is '
+                    f'predicted beyond max_predict_s={self.config.max_predict_s:g} s',
+                    **base,
+                )
+            seen_now = locked.observed and since <= 0.0
+            if source is BoxSource.MODEL and not seen_now:
+                source = BoxSource.MOTION
+            # A prediction is scored with the confidence in it: the model's score of the last
+            # sighting, halving every `confidence_half_life_s` since.
+            score = locked.score * 0.5 ** (max(0.0, since) / self.config.confidence_half_life_s)
             return GroundingResult(
                 status=ResultStatus.GROUNDED,
-                reason=f'{self.phrase} (track {locked.track_id}) {seen}',
-                target=TargetModel.from_detection(locked.to_detection()),
+                reason=f'{name} {_provenance(state, source, since)}',
+                target=TargetModel.from_detection(
+                    locked.to_detection(), score, source=source, since_seen_s=since
+                ),
                 **base,
             )
         if state is TrackState.SEARCHING:
@@ -261,3 +324,16 @@ class StandingGrounding:
                 else f'no {self.phrase} in view'
             )
         return GroundingResult(status=ResultStatus.REJECTED, reason=reason, **base)
+
+
+def _provenance(state: TrackState, source: BoxSource, since_s: float) -> str:
+    """How a published box was made, in words ("seen by the model" only when it was)."""
+    if source is BoxSource.MODEL:
+        return 'seen by the model in this frame'
+    how = 'matched in this image' if source is BoxSource.IMAGE else 'predicted from its motion'
+    if state is TrackState.OCCLUDED:
+        return (
+            f"not seen in the model's latest answer; {how}, "
+            f'{since_s:.2f} s after its last sighting'
+        )
+    return f'{how}, {since_s:.2f} s after the model last saw it'

@@ -2,13 +2,16 @@
 
 The model answers a few times a second (or once every few seconds on a CPU) while the camera
 runs at 15-30 Hz. ByteTrack is therefore updated only with model results, stamped with the time
-of the frame the model saw, so its Kalman step covers the real gap; for the camera frames in
-between, boxes are extrapolated from the same filter's state (constant velocity, the mean of the
-Kalman predict) without touching the tracker. ByteTrack is not class-aware, so there is one
-tracker per phrase: a track of one phrase can never be taken over by another phrase's object.
+of the frame the model saw, so its Kalman step covers the real gap. For the camera frames in
+between, a box is predicted from the model's own box of the last sighting (the model is trusted
+over the filter's blend of it with the prediction): its centre moves by the filter's velocity,
+its size stays that of the model's box, and it moves for at most `max_predict_s`. ByteTrack is
+not class-aware, so there is one tracker per phrase: a track of one phrase can never be taken
+over by another phrase's object.
 
 Our own metadata (phrase, score, appearance embedding, our stable id) rides along per track in a
-map keyed by ByteTrack's id, since `tracked_objects` carries none.
+map keyed by ByteTrack's tracklets (core/bytetrack_adapter.py), since `tracked_objects` carries
+none.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import numpy as np
 import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, Field
 
+from grounding_agent.core.bytetrack_adapter import ByteTrack, Tracklet
 from grounding_agent.core.types import Attributes, Box, Detection
 
 __all__ = [
@@ -31,7 +35,12 @@ __all__ = [
     'TrackerConfig',
     'cosine_similarity',
     'preload_tracker',
+    'shifted',
 ]
+
+
+# A sighting this far (IoU) from its prediction means the motion model was wrong.
+_AGREEMENT_IOU = 0.3
 
 
 class TrackerConfig(BaseModel):
@@ -85,6 +94,23 @@ class TrackerConfig(BaseModel):
     rejections_to_reject: int = Field(
         default=1, ge=1, le=100, description='model rejections in a row before `rejected`'
     )
+    max_predict_s: float = Field(
+        default=1.0,
+        gt=0.0,
+        le=60.0,
+        description='predict a box at most this long after the model last saw the object',
+    )
+    follow_image: bool = Field(
+        default=True,
+        description='between model answers, place the predicted box by matching the '
+        "model's last view of the object in each camera image",
+    )
+    follow_min_match: float = Field(
+        default=0.7,
+        ge=-1.0,
+        le=1.0,
+        description='min normalised correlation of an image match to move the box there',
+    )
 
 
 @dataclass
@@ -100,6 +126,9 @@ class Track:
     attributes: Attributes = field(default_factory=dict)
     point: tuple[float, float, float] | None = None
     observed: bool = True  # matched to a detection in the latest model result
+    # The motion model's prediction agreed with the latest sighting; when it did not (the object
+    # turned, stopped or was hit), the sighting stands still until the next one agrees.
+    steady: bool = True
 
     def to_detection(self) -> Detection:
         return Detection(
@@ -130,43 +159,26 @@ def cosine_similarity(a: npt.NDArray[Any] | None, b: npt.NDArray[Any] | None) ->
     return float(np.dot(a.ravel(), b.ravel()) / (na * nb))
 
 
-def _to_sv_detections(detections: Sequence[Detection]) -> Any:
-    import supervision as sv
-
-    if not detections:
-        return sv.Detections.empty()
-    xyxy = np.array([d.box.to_list() for d in detections], dtype=np.float32)
-    return sv.Detections(
-        xyxy=xyxy,
-        confidence=np.array([d.score for d in detections], dtype=np.float32),
-        data={'index': np.arange(len(detections))},
-    )
-
-
 class PhraseTracker:
     """ByteTrack for the detections of one phrase, with our metadata and re-identification."""
 
     def __init__(
         self, phrase: str, config: TrackerConfig, id_source: itertools.count[int]
     ) -> None:
-        from trackers import ByteTrackTracker
-
         self.phrase = phrase
         self.config = config
         self._ids = id_source
-        rate = config.reference_rate_hz
-        self._tracker = ByteTrackTracker(
+        self._tracker = ByteTrack(
             lost_track_buffer=max(1, round(config.coast_s * 30.0)),
-            frame_rate=rate,
-            track_activation_threshold=config.activation_threshold,
-            minimum_consecutive_frames=1,
-            minimum_iou_threshold=config.min_iou,
-            high_conf_det_threshold=config.high_confidence,
+            frame_rate=config.reference_rate_hz,
+            activation_threshold=config.activation_threshold,
+            min_iou=config.min_iou,
+            high_confidence=config.high_confidence,
         )
         # ByteTrack's tracklet objects -> our stable id (keyed by id(), the object kept to guard
         # against id reuse). Keying by tracklet rather than ByteTrack's id gives a new object its
         # identity on its first sighting; ByteTrack only numbers a track on its second.
-        self._stable_of: dict[int, tuple[Any, str]] = {}
+        self._stable_of: dict[int, tuple[Tracklet, str]] = {}
         self._tracks: dict[str, Track] = {}
         # our id -> (appearance, time last seen) of tracks ByteTrack has dropped
         self._retired: dict[str, tuple[npt.NDArray[np.float32] | None, float]] = {}
@@ -181,19 +193,13 @@ class PhraseTracker:
         if self._last_update_s is not None and timestamp_s <= self._last_update_s:
             return self.predict(timestamp_s)
         self._last_update_s = timestamp_s
-        tracked = self._tracker.update(_to_sv_detections(detections), timestamp=timestamp_s)
-        confirmed = {t.tracker_id: t for t in self._tracker.tracks if t.tracker_id >= 0}
-        spawned = [
-            t for t in self._tracker.tracks if t.tracker_id < 0 and t.time_since_update == 0
-        ]
-        ids = [int(i) for i in tracked.tracker_id] if tracked.tracker_id is not None else []
+        kept = self._tracker.update(
+            [d.box for d in detections], [d.score for d in detections], timestamp_s
+        )
+        expected = {t.track_id: t.box for t in self.predict(timestamp_s)}
         seen: set[str] = set()
-        for index, bytetrack_id in zip(tracked.data.get('index', []), ids):
-            detection = detections[int(index)]
-            if bytetrack_id >= 0:
-                tracklet = confirmed.get(bytetrack_id)
-            else:
-                tracklet = _spawned_from(spawned, detection.box)
+        for index, tracklet in kept:
+            detection = detections[index]
             stable = self._stable_id(tracklet) if tracklet is not None else None
             if stable is None:
                 stable, coasting = self._reidentify(detection, exclude=seen)
@@ -202,11 +208,9 @@ class PhraseTracker:
                     # further than its box between answers): feed the detection to that
                     # track's own filter, so its motion estimate carries on, and drop the
                     # tracklet ByteTrack has just started for it.
-                    coasting.update(np.asarray(detection.box.to_list(), dtype=np.float64))
+                    self._tracker.feed(coasting, detection.box)
                     if tracklet is not None:
-                        self._tracker.tracks = [
-                            t for t in self._tracker.tracks if t is not tracklet
-                        ]
+                        self._tracker.drop(tracklet)
                     tracklet = coasting
                 if stable is None and tracklet is None:
                     continue  # a weak detection ByteTrack did not start a track for
@@ -215,22 +219,47 @@ class PhraseTracker:
                     self._stable_of[id(tracklet)] = (tracklet, stable)
                 self._retired.pop(stable, None)
             seen.add(stable)
-            self._tracks[stable] = self._observed(stable, detection, timestamp_s)
+            track = self._observed(stable, detection, timestamp_s)
+            prediction = expected.get(stable)
+            track.steady = prediction is None or prediction.iou(detection.box) >= _AGREEMENT_IOU
+            self._tracks[stable] = track
         self._expire(timestamp_s, seen)
         return self.predict(timestamp_s)
 
     def predict(self, timestamp_s: float) -> list[Track]:
-        """Boxes of every live track at `timestamp_s`, extrapolated from the Kalman state."""
-        if self._last_update_s is None:
-            return list(self._tracks.values())
-        step = max(0.0, timestamp_s - self._last_update_s) * self.config.reference_rate_hz
+        """Boxes of every live track at `timestamp_s`, predicted from the last sighting.
+
+        The model's box of the last sighting moves by the filter's centre velocity, at the
+        size the model saw (a size velocity would grow or shrink the box with every frame of a
+        long gap), for at most `max_predict_s`; it stays where the model saw it when the
+        model's answer disagreed with the prediction (the velocity is then in doubt).
+        """
         by_stable = {stable: tracklet for tracklet, stable in self._stable_of.values()}
         out: list[Track] = []
         for track in self._tracks.values():
             tracklet = by_stable.get(track.track_id)
-            box = _extrapolate(tracklet, step) if tracklet is not None and step > 0 else None
-            out.append(replace(track, box=box) if box is not None else replace(track))
+            motion = ByteTrack.motion(tracklet) if tracklet is not None else None
+            ahead = min(max(0.0, timestamp_s - track.last_seen_s), self.config.max_predict_s)
+            if motion is None or ahead == 0.0 or not track.steady:
+                out.append(replace(track))
+                continue
+            frames = ahead * self.config.reference_rate_hz
+            vx, vy = motion.centre_velocity
+            out.append(replace(track, box=shifted(track.box, vx * frames, vy * frames)))
         return out
+
+    def velocity(self, track_id: str) -> tuple[float, float] | None:
+        """The filter's centre velocity of a track, in pixels per second (0 while the motion
+        model is in doubt)."""
+        track = self._tracks.get(track_id)
+        if track is not None and not track.steady:
+            return 0.0, 0.0
+        tracklet = next((t for t, stable in self._stable_of.values() if stable == track_id), None)
+        motion = ByteTrack.motion(tracklet) if tracklet is not None else None
+        if motion is None:
+            return None
+        rate = self.config.reference_rate_hz
+        return motion.centre_velocity[0] * rate, motion.centre_velocity[1] * rate
 
     def _stable_id(self, tracklet: Any) -> str | None:
         entry = self._stable_of.get(id(tracklet))
@@ -259,7 +288,9 @@ class PhraseTracker:
             True,
         )
 
-    def _reidentify(self, detection: Detection, *, exclude: set[str]) -> tuple[str | None, Any]:
+    def _reidentify(
+        self, detection: Detection, *, exclude: set[str]
+    ) -> tuple[str | None, Tracklet | None]:
         """The identity a newly seen object most likely had, and that identity's tracklet when
         it is still coasting (None for a dropped track).
 
@@ -291,7 +322,7 @@ class PhraseTracker:
         return str(next(self._ids))
 
     def _expire(self, now_s: float, seen: set[str]) -> None:
-        live = {id(t) for t in self._tracker.tracks}
+        live = {id(t) for t in self._tracker.tracklets()}
         self._stable_of = {k: v for k, v in self._stable_of.items() if k in live}
         alive = {stable for _tracklet, stable in self._stable_of.values()}
         for stable in list(self._tracks):
@@ -306,27 +337,9 @@ class PhraseTracker:
             del self._retired[stable]
 
 
-def _spawned_from(spawned: Sequence[Any], box: Box) -> Any:
-    """The tracklet ByteTrack just started from `box` (its filter state is that box)."""
-    target = np.array(box.to_list())
-    for tracklet in spawned:
-        if np.allclose(np.asarray(tracklet.get_state_bbox(), dtype=np.float64), target, atol=1e-3):
-            return tracklet
-    return None
-
-
-def _extrapolate(tracklet: Any, frame_step: float) -> Box | None:
-    """Constant-velocity extrapolation of a tracklet's box, read from its Kalman state."""
-    estimator = tracklet.state_estimator
-    state = np.asarray(estimator.kf.state, dtype=np.float64).ravel()
-    pos = state[estimator._POS_IDX]
-    vel = state[estimator._VEL_IDX]
-    if pos.shape != (4,) or vel.shape != (4,):
-        return None
-    x1, y1, x2, y2 = (pos + frame_step * vel).tolist()
-    if not all(np.isfinite([x1, y1, x2, y2])):
-        return None
-    return Box(min(x1, x2), min(y1, y2), max(x1, x2), max(y1, y2))
+def shifted(box: Box, dx: float, dy: float) -> Box:
+    """`box` moved by (dx, dy) pixels, same size."""
+    return Box(box.x1 + dx, box.y1 + dy, box.x2 + dx, box.y2 + dy)
 
 
 class TrackSet:

@@ -228,7 +228,7 @@ def evaluate_sequence(
                 update = standing.on_model_result(result, target_detections, t, frame.image)
             else:
                 tracks = all_objects.predict(t)
-                update = standing.on_camera_frame(t)
+                update = standing.on_camera_frame(t, frame.image)
             track_frames.append([(int(tr.track_id), tr.box) for tr in tracks if tr.observed])
             truth = truths.get(target.name)
             if (
@@ -368,6 +368,7 @@ def evaluate_tracking(
         'resolution': list(resolution),
         'kinds': list(kinds),
         'seeds': list(seeds),
+        'image_follow': (tracker_config or TrackerConfig()).follow_image,
     }
     return TrackingReport(scores, _pooled(scores), settings)
 

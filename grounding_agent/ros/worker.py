@@ -210,13 +210,16 @@ class StandingQuery:
         )
         return published
 
-    def on_camera_image(self, stamp: Stamp) -> GroundingResult | None:
-        """The tracker's box for a camera frame at `stamp`, while an object is locked."""
+    def on_camera_image(
+        self, stamp: Stamp, image: npt.NDArray[np.uint8] | None = None
+    ) -> GroundingResult | None:
+        """The tracker's box for a camera frame at `stamp`, while an object is locked (placed
+        by matching the object's last view in `image` when given)."""
         with self._lock:
             if self.grounding.state not in (TrackState.TRACKING, TrackState.OCCLUDED):
                 return None
             # the frame on which the object becomes lost is published too: it says so once
-            return self.grounding.on_camera_frame(stamp.to_seconds()).result
+            return self.grounding.on_camera_frame(stamp.to_seconds(), image).result
 
 
 @dataclass
@@ -603,11 +606,12 @@ class InferenceWorker:
 
     def on_camera_image(self, camera: str, captured: CapturedImage) -> GroundingResult | None:
         """Called for every image of `camera` (executor thread): the standing grounding's
-        tracked box for it, or None. Costs a Kalman extrapolation, never a model call."""
+        tracked box for it, or None. Costs a prediction and a small image match, never a
+        model call."""
         standing = self._current_standing()
         if standing is None or standing.camera != camera:
             return None
-        result = standing.on_camera_image(captured.stamp)
+        result = standing.on_camera_image(captured.stamp, captured.image)
         if result is None:
             return None
         return result.model_copy(

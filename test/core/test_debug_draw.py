@@ -7,6 +7,7 @@ import pytest
 
 from grounding_agent.core.debug_draw import ANCHOR_COLOUR, STATUS_COLOURS, draw_result
 from grounding_agent.core.result import (
+    BoxSource,
     GroundingResult,
     RelationEvidence,
     ResultStatus,
@@ -55,3 +56,19 @@ def test_boxes_outside_the_image_are_clipped_not_fatal() -> None:
 def test_non_rgb_input_is_refused() -> None:
     with pytest.raises(ValueError, match='HxWx3'):
         draw_result(np.zeros((4, 4), dtype=np.uint8), result(ResultStatus.ERROR))
+
+
+def test_a_predicted_box_is_drawn_thinner_than_one_the_model_saw() -> None:
+    def drawn_width(source: BoxSource) -> int:
+        target = TargetModel(
+            phrase='cube', box=[40, 60, 100, 110], score=0.9, source=source, since_seen_s=0.2
+        )
+        image = np.full((120, 160, 3), 128, dtype=np.uint8)
+        drawn = draw_result(image, GroundingResult(status=ResultStatus.GROUNDED, reason='r',
+                                                   target=target))  # fmt: skip
+        colour = STATUS_COLOURS[ResultStatus.GROUNDED]
+        # pixels of the box's colour along a row through its left edge
+        return sum(tuple(drawn[90, x]) == colour for x in range(30, 60))
+
+    assert drawn_width(BoxSource.MOTION) < drawn_width(BoxSource.MODEL)
+    assert drawn_width(BoxSource.IMAGE) == drawn_width(BoxSource.MOTION)

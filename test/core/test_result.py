@@ -150,7 +150,7 @@ def test_schema_check_catches_an_unknown_field() -> None:
     [
         ({'status': 'found'}, 'status'),
         ({'reason': ''}, 'reason'),
-        ({'schema': 'grounding_agent/result/2'}, 'schema'),
+        ({'schema': 'grounding_agent/result/1'}, 'schema'),
         ({'target': {'phrase': 'mug', 'box': [1, 2, 3], 'score': 0.5}}, 'box'),
         ({'target': {'phrase': 'mug', 'box': [1, 2, 3, 4], 'score': 1.5}}, 'score'),
         ({'stamp': {'sec': 1, 'nanosec': 1_000_000_000}}, 'nanosec'),

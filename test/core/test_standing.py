@@ -5,7 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from grounding_agent.core.result import GroundingResult, ResultStatus, TargetModel, TrackState
+from grounding_agent.core.result import (
+    BoxSource,
+    GroundingResult,
+    ResultStatus,
+    TargetModel,
+    TrackState,
+)
 from grounding_agent.core.standing import StandingGrounding, scene_change, thumbnail
 from grounding_agent.core.tracking import TrackerConfig
 from grounding_agent.core.types import Box, Detection, ObjectRef, Query, QueryKind
@@ -178,3 +184,89 @@ def test_a_target_grounded_on_a_weak_detection_is_still_tracked() -> None:
     assert update.result.track_state is TrackState.TRACKING
     assert update.result.target is not None
     assert update.result.target.track_id is not None
+
+
+def _locked_and_moving(config: TrackerConfig) -> tuple[StandingGrounding, Box]:
+    """A standing grounding that saw the cube moving right by 10 px per 0.1 s."""
+    standing = StandingGrounding(QUERY, config=config)
+    for step in range(4):
+        box = _box(100 + 10 * step)
+        standing.on_model_result(_grounded(box), [_detection(box)], step * 0.1)
+    return standing, box
+
+
+def test_each_box_says_whether_the_model_saw_it() -> None:
+    standing, last = _locked_and_moving(TrackerConfig(follow_image=False))
+    seen = standing.on_model_result(_grounded(last), [_detection(last)], 0.4)
+    predicted = standing.on_camera_frame(0.5).result
+    assert seen.result.target is not None
+    assert seen.result.target.source is BoxSource.MODEL
+    assert seen.result.target.since_seen_s == 0.0
+    assert 'seen by the model' in seen.result.reason
+    assert predicted.target is not None
+    assert predicted.target.source is BoxSource.MOTION
+    assert predicted.target.since_seen_s == pytest.approx(0.1)
+    assert 'seen by the model' not in predicted.reason
+    assert predicted.target.score < seen.result.target.score
+
+
+def test_no_box_is_predicted_beyond_max_predict_s() -> None:
+    standing, _last = _locked_and_moving(TrackerConfig(max_predict_s=0.5, lost_after_s=3.0))
+    within = standing.on_camera_frame(0.3 + 0.4).result
+    beyond = standing.on_camera_frame(0.3 + 0.6).result
+    assert within.target is not None
+    assert beyond.target is None
+    assert beyond.status is ResultStatus.REJECTED
+    assert beyond.track_state is TrackState.OCCLUDED
+    assert 'not seen by the model' in beyond.reason
+
+
+def test_the_model_is_trusted_over_the_prediction() -> None:
+    standing, last = _locked_and_moving(TrackerConfig(follow_image=False))
+    # the cube stopped and went back: the model's box is published as it is, and the next
+    # predictions start from it
+    back = _box(last.center[0] - 25)
+    update = standing.on_model_result(_grounded(back), [_detection(back)], 0.4)
+    assert update.result.target is not None
+    assert Box.from_list(update.result.target.box) == back
+    after = standing.on_camera_frame(0.4 + 1 / 30).result
+    assert after.target is not None
+    assert Box.from_list(after.target.box).iou(back) > 0.8
+
+
+def _table_with_cube(cx: float) -> np.ndarray:
+    """A textured table with a shaded red square of 40 px centred at (cx, 120)."""
+    rng = np.random.default_rng(int(cx))
+    image = rng.integers(90, 140, size=(240, 320, 3), dtype=np.uint8)
+    x1 = round(cx) - 20
+    ramp = np.linspace(150, 255, 40).astype(np.uint8)
+    image[100:140, x1 : x1 + 40, 0] = ramp[None, :]
+    image[100:140, x1 : x1 + 40, 1:] = 30
+    return image
+
+
+def test_camera_images_keep_the_box_on_an_object_that_turned() -> None:
+    config = TrackerConfig(max_predict_s=2.0)
+    standing = StandingGrounding(QUERY, config=config)
+    for step in range(4):  # moving right at 100 px/s
+        box = _box(100 + 10 * step)
+        standing.on_model_result(
+            _grounded(box), [_detection(box)], step * 0.1, _table_with_cube(100 + 10 * step)
+        )
+    # then it turns back at the same speed; the motion model alone would carry on right
+    sources = []
+    for frame in range(1, 16):
+        t = 0.3 + frame / 30
+        cx = 130 - 100 * frame / 30
+        update = standing.on_camera_frame(t, _table_with_cube(cx)).result
+        assert update.target is not None
+        sources.append(update.target.source)
+        assert Box.from_list(update.target.box).iou(_box(cx)) > 0.6, frame
+    assert set(sources) == {BoxSource.IMAGE}
+    blind = StandingGrounding(QUERY, config=config)
+    for step in range(4):
+        box = _box(100 + 10 * step)
+        blind.on_model_result(_grounded(box), [_detection(box)], step * 0.1)
+    drifted = blind.on_camera_frame(0.3 + 15 / 30).result.target
+    assert drifted is not None
+    assert Box.from_list(drifted.box).iou(_box(130 - 50)) == 0.0

@@ -155,4 +155,28 @@ def test_an_object_back_where_its_coasting_track_did_not_expect_keeps_its_id() -
     # it comes back from the other side, nowhere near the coasting prediction
     back = tracker.update([_detection('cube', _box_at(500, 300), 2)], t)
     assert [tr.track_id for tr in back] == [old_id]
-    assert len(tracker.tracker('cube')._tracker.tracks) == 1  # the stale tracklet is gone
+    assert len(tracker.tracker('cube')._tracker.tracklets()) == 1  # the stale tracklet is gone
+
+
+def test_predicted_boxes_keep_the_size_the_model_saw() -> None:
+    # The object grows in the model's answers; between answers its box moves but keeps the
+    # size of the latest answer, however long the gap.
+    tracker = TrackSet(TrackerConfig(max_predict_s=5.0))
+    for step in range(5):
+        size = 40.0 + 4 * step
+        last = _box_at(100 + 10 * step, 200, size)
+        tracker.update([_detection('ball', last, 3)], step * 0.1)
+    for ahead in (0.05, 0.5, 2.0):
+        (track,) = tracker.predict(0.4 + ahead)
+        assert track.box.width == pytest.approx(last.width)
+        assert track.box.height == pytest.approx(last.height)
+        assert track.box.center[0] > last.center[0]  # still moving right
+
+
+def test_prediction_stops_at_max_predict_s() -> None:
+    tracker = TrackSet(TrackerConfig(max_predict_s=0.5))
+    for step in range(5):
+        tracker.update([_detection('ball', _box_at(100 + 10 * step, 200), 3)], step * 0.1)
+    (at_cap,) = tracker.predict(0.4 + 0.5)
+    (beyond,) = tracker.predict(0.4 + 3.0)
+    assert beyond.box == at_cap.box
