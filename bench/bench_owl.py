@@ -107,7 +107,8 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from grounding_agent.backends.owl import OwlImageEncoder, TorchImageEncoder, query_logits
-    from grounding_agent.runtime.onnx_export import OWL_OUTPUT_NAMES, export_owl_image_encoder
+    from grounding_agent.backends.owl_export import export_owl_image_encoder
+    from grounding_agent.backends.owl_graph import OWL_OUTPUT_NAMES
     from grounding_agent.runtime.onnx_runtime import OnnxImageEncoder
 
     torch.set_num_threads(args.threads)

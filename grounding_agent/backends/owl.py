@@ -31,15 +31,15 @@ from grounding_agent.backends._hf import (
 )
 from grounding_agent.backends.base import Backend, BackendConfig, register_backend
 from grounding_agent.backends.nms import class_aware_nms
-from grounding_agent.core.errors import BackendError, ConfigError, GroundingError
-from grounding_agent.core.types import Box, Detection
-from grounding_agent.runtime.onnx_export import (
+from grounding_agent.backends.owl_graph import (
     EncoderSpec,
     owl_output_names,
     read_sidecar,
-    require_file,
     resolve_hf_model,
 )
+from grounding_agent.core.errors import BackendError, ConfigError, GroundingError
+from grounding_agent.core.types import Box, Detection
+from grounding_agent.runtime.model_files import require_file
 
 __all__ = [
     'FAMILIES',

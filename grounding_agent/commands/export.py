@@ -85,13 +85,10 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> dict[str, Any]:
+    from grounding_agent.backends.owl_export import compare_with_torch, export_owl_image_encoder
+    from grounding_agent.backends.owl_graph import read_sidecar
     from grounding_agent.core.errors import ConfigError
-    from grounding_agent.runtime.onnx_export import (
-        compare_with_torch,
-        export_owl_image_encoder,
-        read_sidecar,
-        require_file,
-    )
+    from grounding_agent.runtime.model_files import require_file
 
     summary: dict[str, Any] = {'backend': args.backend, 'ok': True}
     if args.model.endswith('.onnx'):
@@ -135,13 +132,13 @@ def _export(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _build_engine(args: argparse.Namespace, onnx_path: Path, spec: Any) -> dict[str, Any]:
+    from grounding_agent.backends.owl_graph import write_engine_sidecar
     from grounding_agent.core.errors import ConfigError
     from grounding_agent.runtime.tensorrt_engine import (
         build_engine,
         build_engine_cached,
         gpu_name,
         tensorrt_version,
-        write_engine_sidecar,
     )
 
     engine_path: Path = args.engine

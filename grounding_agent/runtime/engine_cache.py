@@ -80,7 +80,7 @@ class EngineCacheKey:
         )
         return hashlib.sha256(canonical.encode('utf-8')).hexdigest()[:20]
 
-    def file_name(self, stem: str = 'owl') -> str:
+    def file_name(self, stem: str = 'model') -> str:
         """A readable, file-system-safe name: stem, shape, precision, versions, digest."""
         shape = 'x'.join(str(d) for d in self.input_shape)
         parts = [stem, shape, self.precision, f'trt{self.tensorrt_version}', self.gpu_name]
@@ -95,7 +95,7 @@ def default_engine_cache_dir() -> Path:
 
 
 def engine_cache_path(
-    cache_dir: str | os.PathLike[str] | None, key: EngineCacheKey, *, stem: str = 'owl'
+    cache_dir: str | os.PathLike[str] | None, key: EngineCacheKey, *, stem: str = 'model'
 ) -> Path:
     """The cached engine file for `key` under `cache_dir` (default: `default_engine_cache_dir`)."""
     directory = Path(cache_dir).expanduser() if cache_dir else default_engine_cache_dir()

@@ -1,4 +1,4 @@
-"""ONNX Runtime session for an exported OWL image encoder (see onnx_export.py).
+"""ONNX Runtime session for an exported image encoder: one image input, outputs by name.
 
 Providers follow the configured device: the CPU provider for `cpu`; for `cuda[:N]` the
 TensorRT provider (engines cached in `engine_cache_dir`, by default the model's folder), then
@@ -61,7 +61,7 @@ def select_providers(
 
 
 class OnnxImageEncoder:
-    """An onnxruntime session over the OWL image encoder graph; `run` returns arrays by name."""
+    """An onnxruntime session over an image encoder graph; `run` returns arrays by name."""
 
     name = 'onnxruntime'
 

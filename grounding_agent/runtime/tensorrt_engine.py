@@ -1,4 +1,4 @@
-"""Build a TensorRT engine from the exported OWL image encoder, and run it on a CUDA device.
+"""Build a TensorRT engine from an exported image encoder (ONNX), and run it on a CUDA device.
 
 Building uses the TensorRT Python API when `tensorrt` imports, otherwise `trtexec` from PATH
 (the command line comes from `trtexec_command`, a pure function). Engines are cached by
@@ -13,7 +13,6 @@ import re
 import shutil
 import subprocess
 from collections.abc import Sequence
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -22,13 +21,7 @@ import numpy.typing as npt
 
 from grounding_agent.core.errors import BackendError, ConfigError, ModelLoadError
 from grounding_agent.runtime.engine_cache import EngineCacheKey, engine_cache_path
-from grounding_agent.runtime.onnx_export import (
-    EncoderSpec,
-    file_sha256,
-    read_sidecar,
-    resolve_hf_model,
-    write_sidecar,
-)
+from grounding_agent.runtime.model_files import file_sha256
 
 __all__ = [
     'TensorRTImageEncoder',
@@ -41,7 +34,6 @@ __all__ = [
     'torch_dtype_name',
     'trtexec_command',
     'trtexec_path',
-    'write_engine_sidecar',
 ]
 
 DEFAULT_WORKSPACE_MB = 4096
@@ -92,7 +84,7 @@ def trtexec_command(
     """The trtexec command line that builds `engine_path` from `onnx_path` without timing runs.
 
     `input_name` + `input_shape` add `--shapes` (only needed for graphs with dynamic axes;
-    the exported OWL encoder is static).
+    the exported encoders are static).
     """
     if workspace_mb < 1:
         raise ConfigError(f'workspace_mb must be positive, got {workspace_mb}')
@@ -272,17 +264,6 @@ def build_engine_cached(
     return path, False
 
 
-def _engine_spec(
-    onnx_spec: EncoderSpec, onnx_path: Path, engine_path: Path, **extra: Any
-) -> EncoderSpec:
-    """The sidecar of an engine: the ONNX spec, its Hugging Face reference re-based."""
-    hf_model = resolve_hf_model(onnx_path, onnx_spec.hf_model)
-    candidate = Path(hf_model)
-    if candidate.is_dir():
-        hf_model = os.path.relpath(candidate.resolve(), engine_path.resolve().parent)
-    return replace(onnx_spec, hf_model=hf_model, extra={**onnx_spec.extra, **extra})
-
-
 def torch_dtype_name(trt_dtype: Any) -> str:
     """`trt.DataType.HALF` (or its name) -> 'float16'."""
     name = str(trt_dtype).rsplit('.', 1)[-1].upper()
@@ -380,14 +361,3 @@ class TensorRTImageEncoder:
         self._context = None
         self._engine = None
         self._buffers.clear()
-
-
-def write_engine_sidecar(
-    onnx_path: str | os.PathLike[str], engine_path: str | os.PathLike[str], **extra: Any
-) -> Path | None:
-    """Copy the ONNX model's sidecar beside the engine (with build facts in `extra`)."""
-    onnx_spec = read_sidecar(onnx_path)
-    if onnx_spec is None:
-        return None
-    spec = _engine_spec(onnx_spec, Path(onnx_path), Path(engine_path), **extra)
-    return write_sidecar(engine_path, spec)

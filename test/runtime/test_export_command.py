@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from fake_trtexec import install_fake_trtexec
 
+from grounding_agent.backends.owl_graph import EncoderSpec, read_sidecar
 from grounding_agent.commands import export
 from grounding_agent.runtime import tensorrt_engine
-from grounding_agent.runtime.onnx_export import EncoderSpec, read_sidecar
 
 
 def _run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:

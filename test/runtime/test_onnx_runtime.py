@@ -8,8 +8,8 @@ from typing import Any
 import numpy as np
 import pytest
 
+from grounding_agent.backends.owl_graph import EncoderSpec, owl_output_names
 from grounding_agent.core.errors import BackendError, ConfigError, ModelLoadError
-from grounding_agent.runtime.onnx_export import EncoderSpec, owl_output_names
 from grounding_agent.runtime.onnx_runtime import OnnxImageEncoder, select_providers
 
 CPU, CUDA, TRT = 'CPUExecutionProvider', 'CUDAExecutionProvider', 'TensorrtExecutionProvider'

@@ -15,9 +15,14 @@ import pytest
 import torch
 from fake_trtexec import call_log, install_fake_trtexec
 
+from grounding_agent.backends.owl_graph import (
+    EncoderSpec,
+    owl_output_names,
+    read_sidecar,
+    write_engine_sidecar,
+)
 from grounding_agent.core.errors import BackendError, ConfigError, ModelLoadError
 from grounding_agent.runtime import tensorrt_engine
-from grounding_agent.runtime.onnx_export import EncoderSpec, owl_output_names, read_sidecar
 from grounding_agent.runtime.tensorrt_engine import (
     TensorRTImageEncoder,
     TensorRTUnavailableError,
@@ -26,7 +31,6 @@ from grounding_agent.runtime.tensorrt_engine import (
     parse_trtexec_version,
     torch_dtype_name,
     trtexec_command,
-    write_engine_sidecar,
 )
 
 HAS_TENSORRT_GPU = torch.cuda.is_available() and importlib.util.find_spec('tensorrt') is not None

@@ -11,19 +11,18 @@ import pytest
 
 from grounding_agent.backends.base import create_backend
 from grounding_agent.backends.owl import OwlBackend
-from grounding_agent.core.errors import ConfigError, ModelLoadError
-from grounding_agent.runtime.onnx_export import (
+from grounding_agent.backends.owl_export import compare_with_torch, export_owl_image_encoder
+from grounding_agent.backends.owl_graph import (
     IMAGE_INPUT_NAME,
     SIDECAR_FORMAT,
     EncoderSpec,
-    compare_with_torch,
-    export_owl_image_encoder,
     owl_output_names,
     owl_output_shapes,
     read_sidecar,
     resolve_hf_model,
-    sidecar_path,
 )
+from grounding_agent.core.errors import ConfigError, ModelLoadError
+from grounding_agent.runtime.model_files import sidecar_path
 
 HEIGHT, WIDTH = 40, 64
 PHRASES = ['red cube', 'blue mug']
