@@ -486,6 +486,8 @@ class GroundingNode(LifecycleNode):
                 backend.close()
             except Exception as exc:  # freeing a model must not stop the node from cleaning up
                 self.get_logger().warning(f'backend close failed: {exc!r}')
+            else:
+                self.get_logger().info('backend closed')
             self._backend_state = 'not loaded'
 
     # -- inputs -------------------------------------------------------------------------------
@@ -809,6 +811,7 @@ def main(args: Sequence[str] | None = None) -> int:
         args,
         threads=4,
         config_errors=(ConfigError, ParameterException),
+        shut_down=GroundingNode.shut_down,
     )
 
 

@@ -1,0 +1,206 @@
+"""Fault tests: grounding_node as a separate process over real DDS, fed what breaks nodes.
+
+A command nested 10,000 levels deep, a burst of 1,000 commands, and SIGTERM while commands
+wait: the process survives (or ends with 0, no traceback) and every request id is answered
+exactly once. The node runs the weight-free `color_shape` backend, as `ros2 run` would.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+pytest.importorskip('rclpy')
+
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+from ros_harness import Peer, RosHarness, scene_image, wait_for
+from std_msgs.msg import String
+
+from grounding_agent.core.result import GroundingResult, ResultStatus
+
+pytestmark = [pytest.mark.ros, pytest.mark.slow]
+
+#: Reliable and keep-all on both ends: what a client that must not lose commands or answers uses.
+KEEP_ALL = QoSProfile(
+    history=HistoryPolicy.KEEP_ALL,
+    reliability=ReliabilityPolicy.RELIABLE,
+    durability=DurabilityPolicy.VOLATILE,
+)
+
+
+class NodeProcess:
+    """`python -m grounding_agent.ros.grounding_node` in the harness's namespace."""
+
+    def __init__(self, ros: RosHarness, **parameters: Any) -> None:
+        self.prefix = ros.prefix
+        values = {
+            'planner_topic': f'{self.prefix}/planner',
+            'camera.front.image_topic': f'{self.prefix}/front/image',
+            'image_qos': 'reliable',
+            # keep every answer for the test's reader, also during a burst
+            f'qos_overrides.{self.prefix}/planner.publisher.history': 'keep_all',
+            **parameters,
+        }
+        argv = [sys.executable, '-m', 'grounding_agent.ros.grounding_node', '--ros-args']
+        argv += ['-r', f'__ns:={self.prefix}']
+        for name, value in values.items():
+            argv += ['-p', f'{name}:={value}']
+        self.process = subprocess.Popen(
+            argv,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=dict(os.environ),
+        )
+        self.stderr = ''
+
+    def wait_connected(self, peer: Peer) -> None:
+        # Model-free start-up still imports rclpy, numpy and OpenCV: allow for a busy machine.
+        assert wait_for(
+            lambda: (
+                self.process.poll() is not None
+                or (
+                    peer.images['front'].get_subscription_count() > 0
+                    and peer.commands.get_subscription_count() > 0
+                )
+            ),
+            timeout=90.0,
+        ), 'the node process never subscribed'
+        assert self.process.poll() is None, f'the node ended: {self.process.communicate()[1]}'
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def end(self, signal_number: int = signal.SIGINT, timeout: float = 60.0) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal_number)
+        try:
+            _, self.stderr = self.process.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            _, self.stderr = self.process.communicate()
+            raise
+        return self.process.returncode
+
+
+@pytest.fixture
+def node_process(ros: RosHarness) -> Iterator[Any]:
+    started: list[NodeProcess] = []
+
+    def start(**parameters: Any) -> NodeProcess:
+        process = NodeProcess(ros, **parameters)
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        if process.alive():
+            process.process.kill()
+            process.process.communicate()
+
+
+def keep_all_peer(ros: RosHarness) -> Peer:
+    """A peer whose command writer and planner reader lose nothing."""
+    peer = ros.peer()
+    peer.node.destroy_publisher(peer.commands)
+    peer.commands = peer.node.create_publisher(
+        String, f'{ros.prefix}/grounding_node/command', KEEP_ALL
+    )
+    for subscription in list(peer.node.subscriptions):  # the peer's keep-last planner reader
+        peer.node.destroy_subscription(subscription)
+    peer.node.create_subscription(String, f'{ros.prefix}/planner', peer._on_result, KEEP_ALL)
+    return peer
+
+
+def answers_by_id(results: list[GroundingResult]) -> dict[str, list[GroundingResult]]:
+    grouped: dict[str, list[GroundingResult]] = collections.defaultdict(list)
+    for result in results:
+        grouped[result.request_id].append(result)
+    return grouped
+
+
+def command(text: str, request_id: str) -> str:
+    return json.dumps({'text': text, 'request_id': request_id})
+
+
+def test_a_deeply_nested_command_is_answered_and_the_node_lives_on(
+    ros: RosHarness, node_process: Any
+) -> None:
+    node = node_process()
+    peer = ros.peer()
+    node.wait_connected(peer)
+    peer.send_command('{"a":' * 10_000 + '1' + '}' * 10_000)
+    peer.send_command('[' * 30_000 + ']' * 30_000)
+    peer.send_command('{"request_id": "deep", "text": ' + '[' * 5_000 + ']' * 5_000 + '}')
+    results = peer.wait_results(3, timeout=60.0)
+    assert all(r.status is ResultStatus.ERROR for r in results)
+    assert [r.request_id for r in results].count('deep') == 1
+    assert sum('nests deeper than' in r.reason for r in results) == 3
+    peer.send_image(scene_image())
+    peer.send_command(command('find the red cube', 'after'))
+    assert wait_for(lambda: 'after' in answers_by_id(peer.received()), timeout=60.0)
+    assert answers_by_id(peer.received())['after'][0].status is ResultStatus.GROUNDED
+    assert node.alive()
+    assert node.end() == 0, node.stderr
+    assert 'Traceback' not in node.stderr, node.stderr
+
+
+def test_every_command_of_a_burst_of_1000_is_answered_exactly_once(
+    ros: RosHarness, node_process: Any
+) -> None:
+    # A long deadline and frame age: here only 'grounded' or 'busy' may answer.
+    node = node_process(command_timeout_s=120.0, command_frame_max_age_s=60.0)
+    peer = keep_all_peer(ros)
+    node.wait_connected(peer)
+    peer.send_image(scene_image())
+    ids = [f'b{index}' for index in range(1000)]
+    for request_id in ids:
+        peer.send_command(command('find the red cube', request_id))
+    assert wait_for(lambda: len(peer.received()) >= len(ids), timeout=180.0), (
+        f'{len(peer.received())} of {len(ids)} answered'
+    )
+    assert wait_for(lambda: False, timeout=1.0) is False  # give a duplicate the time to show
+    answers = answers_by_id(peer.received())
+    assert sorted(answers) == sorted(ids)
+    assert all(len(group) == 1 for group in answers.values())
+    statuses = collections.Counter(
+        'busy' if r.reason.startswith('busy') else r.status.value for r in peer.received()
+    )
+    assert set(statuses) <= {'grounded', 'busy'}, statuses
+    assert statuses['grounded'] >= 1
+    assert node.end() == 0, node.stderr
+    assert 'Traceback' not in node.stderr, node.stderr
+
+
+@pytest.mark.parametrize('signal_number', [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_answers_every_waiting_command_and_exits_0(
+    ros: RosHarness, node_process: Any, signal_number: int
+) -> None:
+    # No image ever arrives: the commands wait, then the signal comes.
+    node = node_process(command_timeout_s=120.0)
+    peer = keep_all_peer(ros)
+    node.wait_connected(peer)
+    ids = [f'q{index}' for index in range(16)]
+    for request_id in ids:
+        peer.send_command(command('find the red cube', request_id))
+    # discovery done and the commands read: a stop command is answered after them
+    peer.send_command(command('stop', 'probe'))
+    assert wait_for(lambda: 'probe' in answers_by_id(peer.received()), timeout=60.0)
+    assert node.end(signal_number) == 0, node.stderr
+    assert 'Traceback' not in node.stderr, node.stderr
+    assert wait_for(lambda: len(peer.received()) >= len(ids) + 1, timeout=20.0)
+    answers = answers_by_id(peer.received())
+    assert sorted(answers) == sorted([*ids, 'probe'])
+    for request_id in ids:
+        (answer,) = answers[request_id]
+        assert answer.status is ResultStatus.ERROR
+        assert answer.reason.startswith('shutting down'), answer.reason
+    assert node.stderr.count('backend closed') == 1, node.stderr
