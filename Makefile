@@ -17,13 +17,22 @@ QUIET_PIP := { grep -v 'is ignored' || true; }
 TORCH_PIP_ARGS ?=
 PYTEST_ARGS ?=
 export HF_HUB_OFFLINE := 1
+# The interface packages' libraries are installed into $(VENV)/lib. The ROS wheels' start-up hook
+# adds that directory for every Python of the venv; with a sourced ROS installation (no wheels)
+# this line does it for the tests and the nodes they start.
+export LD_LIBRARY_PATH := $(abspath $(VENV))/lib$(if $(LD_LIBRARY_PATH),:$(LD_LIBRARY_PATH))
 export TRANSFORMERS_OFFLINE := 1
 
 .PHONY: install demo test test-fast lint format bench clean system-deps
 
 install: $(STAMP)
 
-$(STAMP): setup.py config/pip/requirements.txt config/pip/ros-wheels.txt config/pip/constraints.txt
+# The ROS interface packages built by `make install` (tools/build_ros_interfaces.py).
+INTERFACE_SOURCES := $(shell find grounding_agent_interfaces third_party/vision_msgs -type f) \
+	tools/build_ros_interfaces.py tools/cmake/drop_missing_include_dirs.cmake
+
+$(STAMP): setup.py config/pip/requirements.txt config/pip/ros-wheels.txt config/pip/constraints.txt \
+		$(INTERFACE_SOURCES)
 	@set -e -o pipefail; \
 	if [ -n "$$ROS_DISTRO" ] && $(PYTHON) -c 'import rclpy' 2>/dev/null; then \
 	  echo "== using the sourced ROS 2 $$ROS_DISTRO (system site packages)"; \
@@ -44,7 +53,10 @@ $(STAMP): setup.py config/pip/requirements.txt config/pip/ros-wheels.txt config/
 	echo "== lark 1.x last: the ROS wheels' lark-parser 0.12 writes into the same lark/ directory"; \
 	$(PIP) install --no-deps --force-reinstall $(CONSTRAINTS) lark 2>&1 | $(QUIET_PIP); \
 	$(PIP) install --no-deps -e . 2>&1 | $(QUIET_PIP); \
+	echo "== ROS interface packages (CMake, into $(VENV))"; \
+	$(BIN)/python tools/build_ros_interfaces.py --prefix $(VENV); \
 	$(BIN)/python -c 'import rclpy, torch, transformers, trackers, pybullet, pocketsphinx, grounding_agent'; \
+	$(BIN)/python -c 'import vision_msgs.msg, grounding_agent_interfaces.msg, grounding_agent_interfaces.action'; \
 	$(BIN)/python -c 'import lark, sys; sys.exit(0 if lark.__version__.startswith("1.") else "lark 1.x expected, got " + lark.__version__)'; \
 	$(MAKE) --no-print-directory system-deps; \
 	touch $(STAMP)
@@ -64,14 +76,15 @@ demo: install
 	$(BIN)/grounding-agent demo
 
 lint: install
-	$(BIN)/ruff check grounding_agent test bench launch setup.py
-	$(BIN)/ruff format --check grounding_agent test bench launch setup.py
+	$(BIN)/ruff check grounding_agent test bench launch tools setup.py
+	$(BIN)/ruff format --check grounding_agent test bench launch tools setup.py
 	$(BIN)/mypy grounding_agent/core grounding_agent/voice
-	$(BIN)/codespell grounding_agent test bench launch config docs README.md
+	$(BIN)/codespell grounding_agent test bench launch tools config docs README.md \
+		grounding_agent_interfaces third_party
 
 format: install
-	$(BIN)/ruff format grounding_agent test bench launch setup.py
-	$(BIN)/ruff check --fix grounding_agent test bench launch setup.py
+	$(BIN)/ruff format grounding_agent test bench launch tools setup.py
+	$(BIN)/ruff check --fix grounding_agent test bench launch tools setup.py
 
 test: install lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
