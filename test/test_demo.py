@@ -23,11 +23,11 @@ from grounding_agent.demo.report import (
     format_table,
     write_markdown,
 )
-from grounding_agent.demo.scene_file import load_scene_file, scene_from_mapping
 from grounding_agent.demo.scoring import TrueObject, TruthFrame, Verdict, score_result
 from grounding_agent.demo.script import Expectation, load_script, script_from_mapping
 from grounding_agent.sim.paths import CircularPath, LinearPath, WaypointPath
 from grounding_agent.sim.scene import SceneSpec, SimObject, generate_scene, look_at_pose
+from grounding_agent.sim.scene_file import load_scene_file, scene_from_mapping
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO_SCRIPT = ROOT / 'config' / 'demo.yaml'

@@ -64,9 +64,9 @@ def render_to_directory(
     import numpy as np
 
     from grounding_agent.core.types import Stamp
-    from grounding_agent.demo.scene_file import load_scene_file
-    from grounding_agent.demo.truth import draw_truth, truth_document
+    from grounding_agent.sim.frame_truth import draw_truth, truth_document
     from grounding_agent.sim.scene import generate_scene
+    from grounding_agent.sim.scene_file import load_scene_file
     from grounding_agent.sim.world import render_scene
 
     spec = load_scene_file(scene_file) if scene_file else generate_scene(seed)

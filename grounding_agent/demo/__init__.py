@@ -1,8 +1,9 @@
 """The scripted demo: a simulated camera, the grounding node and operator commands, scored.
 
-`scene_file` reads hand-written scenes, `truth` serialises and draws a frame's ground truth,
-`script` reads the demo's command list, `runner` runs it over ROS 2 and `report` writes the
-table and the Markdown report.
+`script` reads the demo's command list (its scene through `sim.scene_file`), `scoring`
+judges each answer against the frame's ground truth (`sim.frame_truth`), `runner` drives the
+ROS 2 nodes (`ros.demo_nodes`) through the script and `report` writes the table and the
+Markdown report.
 """
 
 from __future__ import annotations

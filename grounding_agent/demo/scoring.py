@@ -34,7 +34,7 @@ class TrueObject:
 
 @dataclass(frozen=True)
 class TruthFrame:
-    """The ground truth of one frame, as `grounding_agent.demo.truth.truth_document` wrote it."""
+    """The ground truth of one frame, as `sim.frame_truth.truth_document` wrote it."""
 
     stamp: Stamp
     objects: tuple[TrueObject, ...]

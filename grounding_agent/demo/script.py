@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from grounding_agent.core.errors import ConfigError
-from grounding_agent.demo.scene_file import scene_from_mapping
 from grounding_agent.sim.scene import SceneSpec
+from grounding_agent.sim.scene_file import scene_from_mapping
 
 __all__ = [
     'DemoScript',

@@ -7,7 +7,7 @@ and publishes, all with one stamp per frame:
 - `<topic_prefix>/depth/image_raw` (sensor_msgs/Image 32FC1, metres along the optical axis,
   aligned pixel for pixel with the colour image),
 - `<topic_prefix>/camera_info` (sensor_msgs/CameraInfo, pinhole K and P, no distortion),
-- `ground_truth_topic` (std_msgs/String: `grounding_agent.demo.truth.truth_document` JSON).
+- `ground_truth_topic` (std_msgs/String: `grounding_agent.sim.frame_truth.truth_document` JSON).
 
 Objects with a path move with the scene time (the node clock since start-up while `motion` is
 on). With `publish_clock` the node is the simulation's clock: it publishes /clock, one tick of
@@ -35,10 +35,10 @@ from std_msgs.msg import Header, String
 
 from grounding_agent.core.errors import ConfigError
 from grounding_agent.core.types import CameraIntrinsics, Stamp
-from grounding_agent.demo.truth import truth_json
 from grounding_agent.ros.image_conversion import header_with, image_msg_from_array
 from grounding_agent.ros.params import ParamSpec
 from grounding_agent.ros.spin import spin_node
+from grounding_agent.sim.frame_truth import truth_json
 from grounding_agent.sim.scene import SceneSpec, generate_scene
 from grounding_agent.sim.world import SimWorld
 
@@ -68,7 +68,7 @@ SIM_CAMERA_PARAMETERS: tuple[ParamSpec, ...] = (
     ParamSpec(
         'scene_file',
         '',
-        "YAML scene (see grounding_agent/demo/scene_file.py); '' = the seeded random scene",
+        "YAML scene (see grounding_agent/sim/scene_file.py); '' = the seeded random scene",
         read_only=True,
     ),
     ParamSpec('rate_hz', 5.0, 'frames rendered per second', min_value=0.1, max_value=60.0),
@@ -134,7 +134,7 @@ def _scene(values: Mapping[str, Any], scene: SceneSpec | None) -> SceneSpec:
     """The SceneSpec to render: the caller's, the scene file's or the seed's."""
     if scene is None:
         if values['scene_file']:
-            from grounding_agent.demo.scene_file import load_scene_file
+            from grounding_agent.sim.scene_file import load_scene_file
 
             scene = load_scene_file(str(values['scene_file']))
         else:

@@ -2,7 +2,9 @@
 
 `scene` holds the plain-data scene description and its seeded generator, `world` renders it,
 `paths` scripts motion and `sequences` builds the moving sequences of the tracking evaluation.
-PyBullet is imported only when a `SimWorld` is created.
+`scene_file` reads hand-written scenes (YAML), `frame_truth` serialises and draws a rendered
+frame's ground truth, and `truth` tells which objects a parsed description denotes. PyBullet
+is imported only when a `SimWorld` is created.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ import subprocess
 import sys
 import textwrap
 
-# What the core must never import (ARCHITECTURE.md: the ROS layer converts at the edge; model
+# What the core must never import (docs/architecture.md: the ROS layer converts at the edge; model
 # libraries live in backends and are loaded only when a model backend is).
 FORBIDDEN_PREFIXES = ('rclpy', 'torch', 'transformers', 'supervision', 'pybullet')
 FORBIDDEN_SUFFIX = '_msgs'

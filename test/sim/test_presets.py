@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from grounding_agent.demo.scene_file import load_scene_file, scene_from_mapping
 from grounding_agent.sim.scene import SceneSpec, generate_scene
+from grounding_agent.sim.scene_file import load_scene_file, scene_from_mapping
 from grounding_agent.sim.world import Render, SimWorld, render_scene
 
 CONFIG = Path(__file__).resolve().parents[2] / 'config'
