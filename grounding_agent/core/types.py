@@ -246,7 +246,9 @@ class ObjectRef:
     `phrase` is the text handed to the detector: the noun with every adjective the parser kept,
     including words it does not know ('chipped red mug'). `colour`, `size` and `shape` are the
     attributes the resolver can check itself; `modifiers` the other adjectives, kept for the
-    model.
+    model. `colours` are the colour words as said ('maroon', 'white' and 'pink'), `colour` the
+    one backend colour they map to (None when they name several). `without` lists the parts the
+    object must not have ('the cup without a lid': 'lid').
     """
 
     phrase: str
@@ -258,6 +260,8 @@ class ObjectRef:
     relations: tuple[RelationConstraint, ...] = ()
     ordinal: Ordinal | None = None
     plural: bool = False
+    colours: tuple[str, ...] = ()
+    without: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -265,11 +269,13 @@ class RelationConstraint:
     """`relation` must hold between the referring object (subject) and the anchor(s).
 
     BETWEEN has two anchors; every other relation has one. CLOSEST_TO / FARTHEST_FROM are
-    superlative: among the candidates, the one closest to / farthest from the anchor.
+    superlative: among the candidates, the one closest to / farthest from the anchor. A
+    `negated` constraint must not hold.
     """
 
     relation: Relation
     anchors: tuple[ObjectRef, ...]
+    negated: bool = False  # 'the cup that is not on the tray'
 
 
 class QueryKind(str, Enum):
@@ -290,6 +296,8 @@ class Query:
     'grab', 'locate', 'where'); questions have action 'ask'. For VERIFY_RELATION,
     `question_relation` is the relation asked about (the target's own `relations` still filter
     the subject). For WHAT, `target.noun` is None and its relations describe what is asked for.
+    `destination` is where an action puts the target ('put the block in the drawer': inside the
+    drawer); `direction` where it moves it ('push the block to the left': 'left').
     """
 
     kind: QueryKind
@@ -297,6 +305,8 @@ class Query:
     target: ObjectRef
     action: str = 'find'
     question_relation: RelationConstraint | None = None
+    destination: RelationConstraint | None = None
+    direction: str | None = None
 
     def phrases(self) -> list[str]:
         """Every distinct detector phrase this query needs (target first, then anchors)."""
@@ -310,7 +320,8 @@ class Query:
                     visit(anchor)
 
         visit(self.target)
-        if self.question_relation is not None:
-            for anchor in self.question_relation.anchors:
-                visit(anchor)
+        for extra in (self.question_relation, self.destination):
+            if extra is not None:
+                for anchor in extra.anchors:
+                    visit(anchor)
         return [p for p in seen if p]

@@ -18,11 +18,14 @@ import inflect
 from grounding_agent.core.types import OrdinalOrder, QueryKind, Relation
 
 __all__ = [
+    'ACTION_VERB_PHRASES',
     'ANY_OBJECT_NOUNS',
     'ATTRIBUTE_PHRASES',
     'CAMERA_REFERENCES',
+    'CARRYING_ACTIONS',
     'CLOTHING_NOUNS',
     'COLOURS',
+    'COLOUR_NAMES',
     'COLOUR_NOUNS',
     'COLOUR_SYNONYMS',
     'COMPARATIVES',
@@ -30,18 +33,22 @@ __all__ = [
     'COPULAS',
     'DESCRIPTIVE_WORDS',
     'DETERMINERS',
+    'DIRECTION_PHRASES',
     'FILLER_PHRASES',
     'GENERIC_NOUNS',
     'GENERIC_PHRASE',
     'IRREGULAR_PLURALS',
     'LEADING_FILLERS',
+    'MOTION_ACTIONS',
     'NEGATIONS',
     'NOT_NOUNS',
     'NUMBER_WORDS',
     'ORDINAL_WORDS',
     'PARTICIPLES',
+    'PLACING_ACTIONS',
     'PLURAL_DETERMINERS',
     'POSITION_PHRASES',
+    'PRONOUNS',
     'QUESTION_PHRASES',
     'RELATION_PHRASES',
     'RELATIVE_PRONOUNS',
@@ -67,8 +74,32 @@ COLOURS: tuple[str, ...] = (
     'gray',
 )
 COLOUR_SYNONYMS = MappingProxyType({'grey': 'gray', 'violet': 'purple', 'cyan': 'blue'})
+# More colour names, mapped onto the nearest of the eleven (what a backend that names only the
+# basic terms can check); the word as said stays in the query's `colours`.
+COLOUR_NAMES = MappingProxyType(
+    {
+        **COLOUR_SYNONYMS, 'silver': 'gray', 'silvery': 'gray',
+        'maroon': 'red', 'crimson': 'red', 'scarlet': 'red', 'burgundy': 'red', 'ruby': 'red',
+        'cherry': 'red', 'tan': 'brown', 'beige': 'brown', 'khaki': 'brown', 'chocolate': 'brown',
+        'bronze': 'brown', 'navy': 'blue', 'navy blue': 'blue', 'turquoise': 'blue',
+        'teal': 'blue', 'aqua': 'blue', 'azure': 'blue', 'indigo': 'blue', 'sky blue': 'blue',
+        'light blue': 'blue', 'dark blue': 'blue', 'royal blue': 'blue', 'olive': 'green',
+        'lime': 'green', 'mint': 'green', 'emerald': 'green', 'light green': 'green',
+        'dark green': 'green', 'gold': 'yellow', 'golden': 'yellow', 'blond': 'yellow',
+        'blonde': 'yellow', 'lemon': 'yellow', 'magenta': 'pink', 'fuchsia': 'pink',
+        'salmon': 'pink', 'rose': 'pink', 'lavender': 'purple', 'lilac': 'purple',
+        'plum': 'purple', 'mauve': 'purple', 'peach': 'orange', 'coral': 'orange',
+        'amber': 'orange', 'rust': 'orange', 'cream': 'white', 'ivory': 'white',
+        'off-white': 'white', 'charcoal': 'gray', 'dark gray': 'gray', 'light gray': 'gray',
+        'dark grey': 'gray', 'light grey': 'gray',
+    }
+)
 # Colour words that also name an object: 'pick up the orange' means the fruit.
-COLOUR_NOUNS: frozenset[str] = frozenset({'orange'})
+COLOUR_NOUNS: frozenset[str] = frozenset({
+    'orange', 'lime', 'lemon', 'cherry', 'plum', 'peach', 'rose', 'gold', 'silver', 'cream',
+    'chocolate', 'mint', 'olive', 'coral', 'salmon', 'ruby', 'emerald', 'amber', 'rust',
+    'charcoal', 'bronze', 'ivory',
+})
 
 SIZES: tuple[str, ...] = ('small', 'large')
 SIZE_SYNONYMS = MappingProxyType(
@@ -109,6 +140,49 @@ VERB_PHRASES = MappingProxyType(
         'turn to': 'look_at', 'look towards': 'look_at', 'look toward': 'look_at',
     }
 )
+# Manipulation verbs: the action is the verb itself ('push the block to the left'). Kept apart
+# from VERB_PHRASES so that the speech grammar can take them in step with its tests.
+ACTION_VERB_PHRASES = MappingProxyType(
+    {
+        'push': 'push', 'slide': 'slide', 'lift': 'lift', 'lift up': 'lift', 'raise': 'lift',
+        'rotate': 'rotate', 'turn': 'rotate', 'spin': 'rotate', 'twist': 'rotate',
+        'open': 'open', 'close': 'close', 'shut': 'close', 'put': 'put', 'put down': 'put',
+        'place': 'put', 'set': 'put', 'drop': 'put', 'move': 'move', 'shift': 'move',
+        'nudge': 'push', 'pull': 'pull', 'drag': 'pull', 'stack': 'stack', 'knock over': 'push',
+        'hold': 'grab', 'carry': 'carry', 'throw': 'throw', 'toss': 'throw', 'roll': 'roll',
+        'press': 'press', 'touch': 'touch', 'poke': 'touch', 'tap': 'touch', 'insert': 'put',
+        'pour': 'pour', 'flip': 'rotate', 'wipe': 'wipe', 'clean': 'wipe', 'give': 'grab',
+        'pick up and place': 'put', 'remove': 'remove', 'take out': 'remove',
+    }
+)
+# Actions that move the object somewhere: their last relation ('put the block in the drawer')
+# names the destination, not which object.
+PLACING_ACTIONS: frozenset[str] = frozenset({
+    'put', 'move', 'push', 'slide', 'pull', 'stack', 'throw', 'roll', 'pour',
+})
+# Actions that take a destination only with 'to', 'into', 'onto': 'take the cup to the sink'
+# ('pick up the cup on the table' says which cup).
+CARRYING_ACTIONS: frozenset[str] = frozenset({'grab', 'pick_up', 'lift', 'carry', 'remove'})
+# Actions that can take a direction: 'push the block to the left', 'slide left the block'.
+MOTION_ACTIONS: frozenset[str] = frozenset({
+    'push', 'slide', 'move', 'pull', 'rotate', 'roll', 'lift', 'throw', 'put',
+})
+# Direction phrase -> direction, read only after a motion action (elsewhere 'left' is the
+# leftmost and 'back' a noun). Single words or phrases the other tables already join.
+DIRECTION_PHRASES = MappingProxyType(
+    {
+        'left': 'left', 'to the left': 'left', 'leftward': 'left', 'leftwards': 'left',
+        'right': 'right', 'to the right': 'right', 'rightward': 'right', 'rightwards': 'right',
+        'up': 'up', 'upward': 'up', 'upwards': 'up', 'down': 'down', 'downward': 'down',
+        'downwards': 'down', 'forward': 'forward', 'forwards': 'forward', 'ahead': 'forward',
+        'backward': 'backward', 'backwards': 'backward', 'back': 'backward', 'away': 'away',
+        'clockwise': 'clockwise', 'counterclockwise': 'counterclockwise',
+        'counter-clockwise': 'counterclockwise', 'anticlockwise': 'counterclockwise',
+        'anti-clockwise': 'counterclockwise',
+    }
+)
+# Words that stand for a noun said before: 'pick it up', 'the bowl with salad in it'.
+PRONOUNS: frozenset[str] = frozenset({'it', 'them', 'itself', 'themselves', 'this', 'that'})
 
 # Relation phrase -> relation. Longer phrases win ('on top of' before 'on').
 RELATION_PHRASES = MappingProxyType(
@@ -448,14 +522,18 @@ def counted(count: int, phrase: str) -> str:
 def vocabulary_words() -> dict[str, list[str]]:
     """Every phrase the parser knows, by category, for grammars built from the same tables.
 
-    Keys: verbs, colours, sizes, shapes, relations, ordinals, superlatives, comparatives,
-    numbers, positions, camera, questions, determiners, copulas, relative_pronouns, participles,
-    descriptive, attributes, generic, negations, fillers, leading_fillers. Phrases are lower
-    case, words separated by single spaces, each listed once in table order.
+    Keys: verbs, action_verbs, directions, colours, colour_names, sizes, shapes, relations,
+    ordinals, superlatives, comparatives, numbers, positions, camera, questions, determiners,
+    copulas, relative_pronouns, participles, descriptive, attributes, generic, negations,
+    fillers, leading_fillers. Phrases are lower case, words separated by single spaces, each
+    listed once in table order.
     """
     tables: dict[str, tuple[str, ...] | list[str]] = {
         'verbs': list(VERB_PHRASES),
+        'action_verbs': list(ACTION_VERB_PHRASES),
+        'directions': list(DIRECTION_PHRASES),
         'colours': [*COLOURS, *COLOUR_SYNONYMS],
+        'colour_names': list(COLOUR_NAMES),
         'sizes': list(SIZE_SYNONYMS),
         'shapes': list(SHAPE_NOUNS),
         'relations': list(RELATION_PHRASES),

@@ -179,7 +179,7 @@ def command_meaning(text: str) -> Hashable | None:
         return 'stop'
 
     try:
-        query = parse_command(text)
+        query = parse_command(text, reader=False)  # heard against the grammar's own words
     except CommandError:
         return None
     return dataclasses.replace(query, text='')

@@ -225,7 +225,7 @@ def test_not_a_noun(word: str) -> None:
 
 def test_colour_noun() -> None:
     for word in vocab.COLOUR_NOUNS:
-        assert word in vocab.COLOURS
+        assert word in vocab.COLOURS or word in vocab.COLOUR_NAMES
         target = parse_command(f'pick up the {word}').target
         assert (target.noun, target.colour) == (word, None)
 
