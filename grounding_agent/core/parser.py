@@ -41,8 +41,8 @@ from grounding_agent.core.types import (
 
 __all__ = [
     'MAX_COMMAND_CHARS',
-    'RefusedCommandError',
     'CommandToken',
+    'RefusedCommandError',
     'WordTag',
     'grammar_parse',
     'parse_command',
@@ -882,7 +882,7 @@ def _head_noun(nominal: _Nominal) -> str | None:
     head = nominal.head()
     if head is None or head.kind != 'WORD':
         return None
-    return _singular(head.text)[0]
+    return vocab.singular_noun(head.text)
 
 
 def _constraint(
