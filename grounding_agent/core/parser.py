@@ -80,8 +80,8 @@ _QUESTION_TERMINALS = {
     QueryKind.WHICH: 'WHICH',
 }
 _SINGULAR_DETERMINERS = frozenset({'one of the', 'each of the', 'every one of the'})
-# Words of the leading fillers that are also objects: 'robot' is only dropped before a command.
-_VOCATIVES = frozenset({'robot'})
+# Leading words dropped only before a command: 'robot' may be an object, 'go' may start 'go to'.
+_VOCATIVES = frozenset({'robot', 'go', 'come', 'go and', 'come and'})
 
 
 class RefusedCommandError(CommandError):
@@ -308,6 +308,7 @@ def _strip_leading(words: list[str]) -> tuple[list[str], CommandToken | None]:
 
 def _segment(words: list[str]) -> list[_Phrase]:
     anywhere, _, longest = _phrase_table()
+    words = _person_sides(words)
     segments: list[_Phrase] = []
     i = 0
     while i < len(words):
@@ -326,6 +327,35 @@ def _segment(words: list[str]) -> list[_Phrase]:
     return segments
 
 
+def _person_sides(words: list[str]) -> list[str]:
+    """'the pc on your left' -> 'the pc left of you' (vocab.PERSON_SIDES)."""
+    text = ' '.join(words)
+    if not any(p in text for p in vocab.PERSON_SIDES):
+        return words
+    out: list[str] = []
+    i = 0
+    while i < len(words):
+        three = ' '.join(words[i : i + 3])
+        if three in vocab.PERSON_SIDES:
+            out.extend(vocab.PERSON_SIDES[three].split())
+            i += 3
+        else:
+            out.append(words[i])
+            i += 1
+    return out
+
+
+def _fronted_place_last(segments: list[_Phrase]) -> list[_Phrase]:
+    """'in the slider pick up the red block' -> 'pick up the red block in the slider'."""
+    kept = [s for s in segments if not s.has('FILLER')]
+    if not kept or not kept[0].has('REL') or kept[0].has('VERB'):
+        return segments
+    verb = next((i for i, s in enumerate(kept) if s.has('VERB')), None)
+    if verb is None or verb < 2:
+        return segments
+    return kept[verb:] + kept[:verb]
+
+
 def _first_kind(phrase: _Phrase | None) -> str | None:
     return phrase.senses[0][0] if phrase is not None else None
 
@@ -340,7 +370,11 @@ def _resolve(segments: list[_Phrase], opener: CommandToken | None) -> list[Comma
         after = kept[i + 1] if i + 1 < len(kept) else None
         before = tokens[-1].kind if tokens else None
         if phrase.has('NEG') and after is not None:
-            if after.has('REL', 'BETWEEN', 'PART') and not after.has('DIRECTION'):
+            if before == 'DESC' and tokens[-1].text == 'with':
+                tokens[-1] = CommandToken('DESC', 'without')  # 'an elephant with no tusks'
+                i += 1
+                continue
+            if after.has('REL', 'BETWEEN', 'PART', 'DESC') and not after.has('DIRECTION'):
                 tokens.append(CommandToken('NEG', phrase.text))  # 'not on the tray'
                 i += 1
                 continue
@@ -351,14 +385,11 @@ def _resolve(segments: list[_Phrase], opener: CommandToken | None) -> list[Comma
         if phrase.has('VERB'):
             if not tokens:
                 tokens.append(CommandToken('VERB', phrase.text, phrase.sense('VERB')))
-            elif (
-                before == 'AND'
-                and tokens[0].kind == 'VERB'
-                and after is not None
-                and after.text in vocab.PRONOUNS
-            ):
-                # 'take the block and put it in the drawer': one object, the second action.
-                tokens.pop()
+            elif tokens[0].kind == 'VERB' and after is not None and after.text in vocab.PRONOUNS:
+                # 'take the block and put it in the drawer', 'grasp the block, then turn it
+                # right': one object, the second action.
+                if before == 'AND':
+                    tokens.pop()
                 first = tokens[0]
                 tokens[0] = CommandToken(
                     'VERB', f'{first.text} and {phrase.text}', phrase.sense('VERB')
@@ -389,7 +420,10 @@ def _resolve(segments: list[_Phrase], opener: CommandToken | None) -> list[Comma
 
 def _motion(tokens: Sequence[CommandToken]) -> bool:
     """Whether the command so far is a motion verb and its object: 'push (the block)'."""
-    return bool(tokens) and tokens[0].kind == 'VERB' and tokens[0].value in vocab.MOTION_ACTIONS
+    if not tokens or tokens[0].kind != 'VERB':
+        return False
+    # A verb the tables do not know (read by the tagger) may move things too: 'sweep'.
+    return tokens[0].value in vocab.MOTION_ACTIONS or tokens[0].value not in _KNOWN_ACTIONS
 
 
 def _choose(
@@ -436,6 +470,30 @@ def _finish(tokens: list[CommandToken]) -> list[CommandToken]:
     # nothing.
     while len(tokens) > 1 and tokens[-1].kind in ('BE', 'PART'):
         tokens.pop()
+    # 'push the block towards the left': a direction, not the leftmost block.
+    if (
+        len(tokens) > 3
+        and _motion(tokens)
+        and tokens[-3].text in ('towards', 'toward')
+        and tokens[-2].kind == 'DET'
+        and tokens[-1].text in vocab.DIRECTION_PHRASES
+    ):
+        direction = tokens[-1].text
+        del tokens[-3:]
+        tokens.append(CommandToken('DIRECTION', direction, vocab.DIRECTION_PHRASES[direction]))
+    # 'rotate the block 90 degrees to the left': the angle is not part of the object.
+    for i in range(len(tokens) - 1, 0, -1):
+        if tokens[i - 1].kind == 'NUMBER' and tokens[i].text in ('degree', 'degrees'):
+            del tokens[i - 1 : i + 1]
+    # 'park in front of the black car', 'go to the counter': the place is the object.
+    if (
+        len(tokens) > 2
+        and tokens[0].kind == 'VERB'
+        and tokens[0].value in vocab.GOAL_ACTIONS
+        and tokens[1].kind in ('REL', 'DESC')
+        and tokens[2].kind in ('DET', *_NOMINAL_KINDS)
+    ):
+        del tokens[1]
     if (
         len(tokens) > 2
         and tokens[0].kind == 'VERB'
@@ -465,7 +523,7 @@ def _tokens(
     segments = _segment(rest)
     if tags is not None:
         segments = _retag(segments, tags[len(words) - len(rest) :], antecedent)
-    tokens = _resolve(segments, opener)
+    tokens = _resolve(_fronted_place_last(segments), opener)
     if not tokens or (opener is None and not any(t.kind != 'DET' for t in tokens)):
         raise RefusedCommandError(
             f'nothing to do in {_clip(words)!r}: which object should I look for?'
@@ -484,6 +542,7 @@ class WordTag:
 
 
 _ACTIONS = {**vocab.VERB_PHRASES, **vocab.ACTION_VERB_PHRASES}
+_KNOWN_ACTIONS = frozenset(_ACTIONS.values())
 _PARTICIPLE_TAGS = frozenset({'VBG', 'VBN', 'VBD', 'VBZ'})
 
 
@@ -711,9 +770,8 @@ def _attach(subject: _Nominal, links: Sequence[_Link]) -> _Nominal:
             anchors = link.anchors
             if link.kind == 'between' and len(anchors) == 1:
                 anchors = [anchors[0], anchors[0]]  # 'between the two boxes'
-            if any(_is_pronoun(a) or _is_person(a) for a in anchors):
-                # 'the bowl with salad in it'; 'in front of me' depends on where the operator is.
-                node.descriptions.append(_describe(link))
+            if any(_is_pronoun(a) for a in anchors):
+                node.descriptions.append(_describe(link))  # 'the bowl with salad in it'
                 previous = node
                 continue
             node.relations.append((link.word.value, anchors, link.negated))
@@ -740,11 +798,6 @@ def _attach(subject: _Nominal, links: Sequence[_Link]) -> _Nominal:
             node.predicates.extend(link.predicates)
             previous = node
     return last
-
-
-def _is_person(nominal: _Nominal) -> bool:
-    head = nominal.head()
-    return head is not None and head.text in vocab.CAMERA_REFERENCES and not nominal.items[:-1]
 
 
 def _is_pronoun(nominal: _Nominal) -> bool:
@@ -786,7 +839,7 @@ def _ordinal(nominal: _Nominal, modifiers: list[str]) -> Ordinal | None:
     return Ordinal(index, order)
 
 
-def _freeze(nominal: _Nominal, *, what: bool = False) -> ObjectRef:
+def _freeze(nominal: _Nominal, *, what: bool = False, anchor: bool = False) -> ObjectRef:
     items = nominal.items
     heads = [i for i, t in enumerate(items) if t.kind in ('WORD', 'ONE')]
     head_index = heads[-1] if heads else None
@@ -794,7 +847,7 @@ def _freeze(nominal: _Nominal, *, what: bool = False) -> ObjectRef:
     plural = False
     if head_index is not None and items[head_index].kind == 'WORD':
         head_text = items[head_index].text
-        if head_text in vocab.NOT_NOUNS:
+        if head_text in vocab.NOT_NOUNS and not (anchor and head_text in vocab.PERSON_WORDS):
             raise CommandError(
                 f"'{head_text}' does not name an object: say what it is, e.g. 'the red cube'"
             )
@@ -888,7 +941,7 @@ def _head_noun(nominal: _Nominal) -> str | None:
 def _constraint(
     relation: Relation, anchors: Sequence[_Nominal], negated: bool = False
 ) -> RelationConstraint:
-    refs = tuple(_freeze(a) for a in anchors)
+    refs = tuple(_freeze(a, anchor=True) for a in anchors)
     if len(anchors) == 2 and anchors[0] is anchors[1]:
         # 'between the two boxes': two anchors, each one box.
         refs = tuple(dataclasses.replace(r, plural=False) for r in refs)
@@ -938,10 +991,18 @@ def _build(sentence: _Sentence, text: str, rest: str) -> Query:
         if head is not None and head.text in ('anything', 'something'):
             kind = QueryKind.EXISTS  # 'is anything left of the cup?'
     destination = None
-    if kind is QueryKind.LOCATE and links:
-        destination = _destination(sentence.action, links[-1])
-        if destination is not None:
-            links = links[:-1]
+    if kind is QueryKind.LOCATE:
+        # The first place a placing action names is where the object goes; what follows
+        # describes that place ('on the sink nearest to the refrigerator').
+        found = [k for k, link in enumerate(links) if _is_destination(sentence.action, link)]
+        if found:
+            k = found[0]
+            place = links[k]
+            assert place.word is not None
+            relation = _DESTINATION_WORDS.get(place.word.text, place.word.value)
+            _attach(place.anchors[-1], links[k + 1 :])
+            destination = _constraint(relation, place.anchors[:1])
+            links = links[:k]
     last = _attach(target, links)
     if rest:
         last.descriptions.append(rest)
@@ -974,22 +1035,20 @@ _DESTINATION_WORDS = {
 }
 
 
-def _destination(action: str, link: _Link) -> RelationConstraint | None:
-    """The last link of a placing command is where the object goes, when it is a place."""
-    if link.coordinated or link.clause or link.negated or link.word is None:
-        return None
+def _is_destination(action: str, link: _Link) -> bool:
+    """Whether `link` names where a placing action puts its object ('in the drawer')."""
+    if link.coordinated or link.clause or link.negated or link.word is None or not link.anchors:
+        return False
+    word = link.word.text
+    if word == 'from' or any(_is_pronoun(a) for a in link.anchors):
+        return False  # 'from the bed' is where the object is now
     if action not in vocab.PLACING_ACTIONS and not (
-        action in vocab.CARRYING_ACTIONS and link.word.text in ('onto', *_DESTINATION_WORDS)
+        action in vocab.CARRYING_ACTIONS and word in ('onto', *_DESTINATION_WORDS)
     ):
-        return None
-    if link.kind in ('relation', 'between') and not _is_description(link):
-        anchors = link.anchors
-        if any(_is_pronoun(a) for a in anchors):
-            return None
-        return _constraint(link.word.value, anchors)
-    if link.kind == 'description' and link.word.text in _DESTINATION_WORDS and link.anchors:
-        return _constraint(_DESTINATION_WORDS[link.word.text], link.anchors[:1])
-    return None
+        return False
+    if link.kind == 'relation':
+        return not _is_description(link)
+    return link.kind == 'description' and word in _DESTINATION_WORDS
 
 
 # ---------------------------------------------------------------------------------------------

@@ -37,6 +37,7 @@ __all__ = [
     'FILLER_PHRASES',
     'GENERIC_NOUNS',
     'GENERIC_PHRASE',
+    'GOAL_ACTIONS',
     'IRREGULAR_PLURALS',
     'LEADING_FILLERS',
     'MOTION_ACTIONS',
@@ -45,6 +46,8 @@ __all__ = [
     'NUMBER_WORDS',
     'ORDINAL_WORDS',
     'PARTICIPLES',
+    'PERSON_SIDES',
+    'PERSON_WORDS',
     'PLACING_ACTIONS',
     'PLURAL_DETERMINERS',
     'POSITION_PHRASES',
@@ -133,7 +136,7 @@ VERB_PHRASES = MappingProxyType(
         'highlight': 'find', 'where': 'where', 'where can i find': 'where',
         'point out': 'point_to', 'indicate': 'point_to',
         'pick out': 'pick_up', 'give me': 'grab', 'hand me': 'grab', 'pass me': 'grab',
-        'bring': 'grab', 'get me': 'grab',
+        'bring': 'bring', 'get me': 'grab',
         'keep tracking': 'track', 'start tracking': 'track', 'watch': 'track',
         'keep an eye on': 'track',
         'head to': 'go_to', 'walk to': 'go_to', 'approach': 'go_to', 'go over to': 'go_to',
@@ -153,13 +156,21 @@ ACTION_VERB_PHRASES = MappingProxyType(
         'press': 'press', 'touch': 'touch', 'poke': 'touch', 'tap': 'touch', 'insert': 'put',
         'pour': 'pour', 'flip': 'rotate', 'wipe': 'wipe', 'clean': 'wipe', 'give': 'grab',
         'pick up and place': 'put', 'remove': 'remove', 'take out': 'remove',
+        'take off': 'remove', 'store': 'put', 'hang': 'put', 'sweep': 'push',
+        'catch': 'grab', 'turn on': 'turn_on', 'switch on': 'turn_on', 'activate': 'turn_on',
+        'turn off': 'turn_off', 'switch off': 'turn_off', 'deactivate': 'turn_off',
+        'park': 'go_to', 'go towards': 'go_to', 'go toward': 'go_to', 'go near': 'go_to',
+        'pull over': 'go_to', 'pull up': 'go_to', 'drive': 'go_to', 'overtake': 'go_to',
     }
 )
 # Actions that move the object somewhere: their last relation ('put the block in the drawer')
 # names the destination, not which object.
 PLACING_ACTIONS: frozenset[str] = frozenset({
-    'put', 'move', 'push', 'slide', 'pull', 'stack', 'throw', 'roll', 'pour',
+    'put', 'move', 'push', 'slide', 'pull', 'stack', 'throw', 'roll', 'pour', 'bring',
 })
+# Actions whose object may be a place only named by a relation: 'park in front of the black
+# car' is about the car, 'go to the counter at your left' about the counter.
+GOAL_ACTIONS: frozenset[str] = frozenset({'go_to'})
 # Actions that take a destination only with 'to', 'into', 'onto': 'take the cup to the sink'
 # ('pick up the cup on the table' says which cup).
 CARRYING_ACTIONS: frozenset[str] = frozenset({'grab', 'pick_up', 'lift', 'carry', 'remove'})
@@ -181,6 +192,17 @@ DIRECTION_PHRASES = MappingProxyType(
         'anti-clockwise': 'counterclockwise',
     }
 )
+# Sides of the operator or the robot, said as a place: 'the pc on your left' is left of you.
+PERSON_SIDES = MappingProxyType(
+    {
+        f'{prep} {person} {side}': f'{side} of {"me" if person == "my" else "you"}'
+        for prep in ('on', 'at', 'to')
+        for person in ('my', 'your')
+        for side in ('left', 'right')
+    }
+)
+# The operator and the robot as anchors: 'the person behind you', 'the cup in front of me'.
+PERSON_WORDS: frozenset[str] = frozenset({'me', 'you', 'us'})
 # Words that stand for a noun said before: 'pick it up', 'the bowl with salad in it'.
 PRONOUNS: frozenset[str] = frozenset({'it', 'them', 'itself', 'themselves', 'this', 'that'})
 
@@ -197,6 +219,9 @@ RELATION_PHRASES = MappingProxyType(
         'under': Relation.UNDER, 'underneath': Relation.UNDER,
         'in front of': Relation.IN_FRONT_OF, 'before': Relation.IN_FRONT_OF,
         'behind': Relation.BEHIND, 'in back of': Relation.BEHIND,
+        'at the left of': Relation.LEFT_OF, 'at the right of': Relation.RIGHT_OF,
+        # 'the block from the drawer' is where the object is now.
+        'from': Relation.NEAR, 'out of': Relation.INSIDE,
         'next to': Relation.NEXT_TO, 'beside': Relation.NEXT_TO, 'by': Relation.NEXT_TO,
         'alongside': Relation.NEXT_TO,
         'near': Relation.NEAR, 'close to': Relation.NEAR, 'near to': Relation.NEAR,
@@ -282,6 +307,8 @@ POSITION_PHRASES = MappingProxyType(
         'at the left': (OrdinalOrder.LEFT, False), 'on the far left': (OrdinalOrder.LEFT, False),
         'on the left side': (OrdinalOrder.LEFT, False),
         'on the left-hand side': (OrdinalOrder.LEFT, False),
+        'on the left hand side': (OrdinalOrder.LEFT, False),
+        'on the right hand side': (OrdinalOrder.RIGHT, False),
         'on the right': (OrdinalOrder.RIGHT, False), 'to the right': (OrdinalOrder.RIGHT, False),
         'at the right': (OrdinalOrder.RIGHT, False),
         'on the far right': (OrdinalOrder.RIGHT, False),
@@ -319,8 +346,8 @@ QUESTION_PHRASES = MappingProxyType(
 
 DETERMINERS: tuple[str, ...] = (
     'the', 'a', 'an', 'any', 'some', 'this', 'that', 'these', 'those', 'every', 'each', 'all',
-    'my', 'your', 'our', 'its', 'their', 'all the', 'all of the', 'any of the', 'one of the',
-    'some of the', 'each of the', 'every one of the',
+    'my', 'your', 'our', 'its', 'their', 'his', 'her', 'all the', 'all of the', 'any of the',
+    'one of the', 'some of the', 'each of the', 'every one of the',
 )
 # Determiners that speak of several objects at once.
 PLURAL_DETERMINERS: frozenset[str] = frozenset(
@@ -341,7 +368,7 @@ PARTICIPLES: tuple[str, ...] = (
 DESCRIPTIVE_WORDS: tuple[str, ...] = (
     'with', 'without', 'wearing', 'holding', 'carrying', 'of', 'made of', 'full of',
     'filled with', 'covered with', 'covered in', 'dressed in', 'containing', 'having', 'showing',
-    'featuring', 'labeled', 'labelled', 'marked', 'at', 'for', 'from', 'to', 'into', 'across',
+    'featuring', 'labeled', 'labelled', 'marked', 'at', 'for', 'to', 'into', 'across',
     'along', 'around', 'against', 'through', 'toward', 'towards', 'like', 'among', 'outside',
     'outside of', 'that has', 'that have', 'which has', 'who has', 'using', 'riding', 'eating',
     'drinking', 'playing',
@@ -404,6 +431,7 @@ FILLER_PHRASES: tuple[str, ...] = (
     'in the frame', 'in view', 'in the view', 'on camera', 'on the screen', 'visible',
     'you can see', 'that you can see', 'that you see', 'you see', 'do you see', 'can you see',
     'is there', 'are there', 'if you can', 'if possible', 'currently', 'at the moment',
+    'all the way', 'a little', 'a bit', 'slightly', 'gently',
 )
 # Openers dropped at the start of a command only ('robot' later in a sentence is an object).
 LEADING_FILLERS: tuple[str, ...] = (
@@ -412,7 +440,7 @@ LEADING_FILLERS: tuple[str, ...] = (
     'would you please', 'i want you to', 'i need you to', "i'd like you to",
     'i would like you to', 'go ahead and', 'try to', 'please try to', 'tell me', 'let me know',
     'do you know', 'i want', 'i need', 'i would like', "i'd like", "let's", 'let us',
-    'are you able to', 'you should',
+    'are you able to', 'you should', 'go', 'go and', 'come', 'come and',
 )
 # Contractions expanded before anything else ('what's' -> 'what is').
 CONTRACTIONS = MappingProxyType(

@@ -42,10 +42,10 @@ def test_shape_noun(noun: str) -> None:
     assert (many.noun, many.shape, many.plural) == (noun, vocab.SHAPE_NOUNS[noun], True)
 
 
-@pytest.mark.parametrize('verb', list(vocab.VERB_PHRASES))
+@pytest.mark.parametrize('verb', [*vocab.VERB_PHRASES, *vocab.ACTION_VERB_PHRASES])
 def test_verb(verb: str) -> None:
     query = parse_command(f'{verb} the red cube')
-    action = vocab.VERB_PHRASES[verb]
+    action = {**vocab.VERB_PHRASES, **vocab.ACTION_VERB_PHRASES}[verb]
     assert query.action == action
     assert query.kind is (QueryKind.TRACK if action == 'track' else QueryKind.LOCATE)
     assert (query.target.noun, query.target.colour) == ('cube', 'red')
