@@ -194,16 +194,20 @@ class StandingQuery:
         prediction for this frame; this is the box the model's answer corrected it to, with the
         same stamp, so the planner's latest box for the frame is the best one.
         """
+        # CPU time of this thread in the call (model and resolver): what the model costs the
+        # node, apart from its wall time, which other threads' work stretches
+        cpu_start = time.thread_time()
         result, detections = agent.resolve_query_with_detections(
             self.query, frame, request_id=STANDING_REQUEST_ID
         )
+        model_cpu_ms = (time.thread_time() - cpu_start) * 1000.0
         with self._lock:
             update = self.grounding.on_model_result(
                 result, detections, frame.stamp.to_seconds(), frame.image
             )
         published = update.result.model_copy(
             update={
-                'latency_ms': result.latency_ms,
+                'latency_ms': {**result.latency_ms, 'model_cpu': round(model_cpu_ms, 3)},
                 'stamp': result.stamp,
                 'frame_id': result.frame_id,
             }

@@ -65,3 +65,22 @@ def test_eval_tracking_command_refuses_bad_arguments(capsys: pytest.CaptureFixtu
     assert main(['eval-tracking', '--seeds', 'x']) == 2
     assert main(['eval-tracking', '--model-every', '0']) == 2
     assert 'error' in capsys.readouterr().err
+
+
+def test_eval_tracking_live_runs_the_live_benchmark_script(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from grounding_agent.cli import main
+    from grounding_agent.commands import eval_tracking
+
+    calls: list[list[str]] = []
+    # stands in for starting the benchmark's processes (minutes of DDS traffic)
+    monkeypatch.setattr(eval_tracking.subprocess, 'call', lambda argv: calls.append(argv) or 0)
+    assert main(['eval-tracking', '--live', '--kinds', 'crossing', '--rates', '30']) == 0
+    (argv,) = calls
+    assert argv[1].endswith('bench/bench_live_tracking.py')
+    assert argv[argv.index('--kinds') + 1] == 'crossing'
+    assert argv[argv.index('--rates') + 1] == '30'
+    assert argv[argv.index('--width') + 1] == '640'
+    assert '--seed' not in argv  # the live benchmark's own seed, apart from the offline ones
+    assert '--no-write' in argv
