@@ -204,6 +204,7 @@ class DemoNodes:
         self._operator: Operator | None = None
         #: Why the node refused the last `set_query` ('' when it accepted it).
         self.refusal = ''
+        self._closed = False
 
     @property
     def operator(self) -> Operator:
@@ -277,15 +278,14 @@ class DemoNodes:
         return bool(outcome.successful)
 
     def close(self) -> None:
+        """Stop the executor, destroy the nodes, shut the context down (once)."""
+        if self._closed:
+            return
+        self._closed = True
         if self._executor is not None:
             self._executor.shutdown(timeout_sec=10.0)
         if self._spinner is not None and self._spinner.is_alive():
             self._spinner.join(10.0)
         for node in reversed(self._nodes):
             node.destroy_node()
-        self._nodes.clear()
-        self._executor = None
-        self._spinner = None
-        self._grounding = None
-        self._operator = None
         rclpy.try_shutdown(context=self._context)
