@@ -99,6 +99,14 @@ class Backend(Detector, ABC):
         Each detection's `phrase` is one of `phrases`; boxes are in `image` pixels; scores 0..1.
         """
 
+    def recognises(self, phrase: str) -> bool:
+        """Whether this backend can recognise what `phrase` names at all. Open-vocabulary
+        backends can (True); a closed vocabulary (color_shape) says no for 'laptop', and the
+        agent answers `error` listing it in `unrecognised` instead of a `rejected` that would
+        read as 'not there'."""
+        del phrase
+        return True
+
     def verify(self, image: npt.NDArray[np.uint8], box: Box, description: str) -> float | None:
         """Probability that `box` shows `description`; None when the backend cannot tell."""
         return None

@@ -1030,6 +1030,9 @@ class ColorShapeBackend(Backend):
         """Every object segment of `image` (for debugging and the benchmark)."""
         return segment_objects(image, self.params)
 
+    def recognises(self, phrase: str) -> bool:
+        return parse_phrase(phrase).known
+
     def detect(self, image: npt.NDArray[np.uint8], phrases: Sequence[str]) -> list[Detection]:
         check_image(image)
         requests = [parse_phrase(p) for p in phrases if isinstance(p, str)]

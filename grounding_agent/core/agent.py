@@ -30,8 +30,8 @@ from grounding_agent.core.errors import (
 from grounding_agent.core.geometry import with_points
 from grounding_agent.core.resolver import Resolver, Verifier
 from grounding_agent.core.result import GroundingResult, StampModel, error_result
-from grounding_agent.core.types import Box, Detection, Frame, Query, QueryKind
-from grounding_agent.core.vocabulary import GENERIC_PHRASE
+from grounding_agent.core.types import Box, Detection, Frame, ObjectRef, Query, QueryKind
+from grounding_agent.core.vocabulary import GENERIC_NOUNS, GENERIC_PHRASE, PERSON_WORDS
 
 __all__ = ['NO_IMAGE_REASON', 'GroundingAgent', 'Resolution', 'query_phrases']
 
@@ -50,11 +50,24 @@ class Resolution(NamedTuple):
 
 
 def query_phrases(query: Query) -> list[str]:
-    """Every phrase the backend is asked for: the query's, plus GENERIC_PHRASE for WHAT."""
-    phrases = query.phrases()
+    """Every phrase the backend is asked for: the query's, plus GENERIC_PHRASE for WHAT.
+
+    'me', 'you' and 'us' are not looked for: the resolver places them (ResolverConfig.viewpoint);
+    neither is 'anything' ('the person not holding anything').
+    """
+    phrases = [p for p in query.phrases() if p not in PERSON_WORDS and p not in GENERIC_NOUNS]
     if query.kind is QueryKind.WHAT and GENERIC_PHRASE not in phrases:
         phrases.append(GENERIC_PHRASE)
     return phrases
+
+
+def _parts(ref: ObjectRef) -> set[str]:
+    """The parts named by 'without' anywhere in `ref` ('lid' of 'the cup without a lid')."""
+    parts = set(ref.without)
+    for constraint in ref.relations:
+        for anchor in constraint.anchors:
+            parts |= _parts(anchor)
+    return parts
 
 
 def _command_text(command: str | bytes, limit: int) -> str:
@@ -215,6 +228,25 @@ class GroundingAgent:
             phrases = query_phrases(query)
             if not phrases:
                 raise CommandError('the command names nothing to look for')
+            unknown = self._unrecognised(query, phrases)
+            if unknown:
+                return Resolution(
+                    self._error(
+                        f'the {self.backend_name} backend cannot recognise '
+                        f'{", ".join(repr(p) for p in unknown)}: its vocabulary is closed, so '
+                        'this says nothing about whether it is there; name an object it knows '
+                        'or use an open-vocabulary backend (owlv2, grounding_dino, qwen_vl)',
+                        started,
+                        frame,
+                        request_id=request_id,
+                        camera=camera,
+                        model_seconds=0.0,
+                        unrecognised=unknown,
+                        **_query_fields(query),
+                    ),
+                    [],
+                )
+            phrases = [p for p in phrases if self._recognises(p)]
             tick = time.perf_counter()
             raw = self._call_backend('detect()', self.backend.detect, frame.image, phrases)
             model_seconds += time.perf_counter() - tick
@@ -263,6 +295,18 @@ class GroundingAgent:
             }
         )
         return Resolution(result, detections)
+
+    def _recognises(self, phrase: str) -> bool:
+        """Whether the backend can recognise `phrase` at all (`Backend.recognises`; a detector
+        without that member is taken to have an open vocabulary)."""
+        recognises = getattr(self.backend, 'recognises', None)
+        return not callable(recognises) or bool(recognises(phrase))
+
+    def _unrecognised(self, query: Query, phrases: Sequence[str]) -> list[str]:
+        """Phrases the answer needs that the backend cannot recognise; the parts of 'without'
+        are only checked when the backend knows them."""
+        optional = _parts(query.target)
+        return [p for p in phrases if p not in optional and not self._recognises(p)]
 
     @staticmethod
     def _latency(started: float, model_seconds: float) -> dict[str, float]:

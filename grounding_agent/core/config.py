@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -43,6 +43,13 @@ class ResolverConfig(BaseModel):
     verify: bool = Field(default=True, description='confirm the winner when the backend can')
     verify_threshold: float = Field(default=0.5, ge=0.0, le=1.0)
     max_command_chars: int = Field(default=500, ge=16, le=100_000)
+    viewpoint: Literal['camera', 'across'] = Field(
+        default='camera',
+        description=(
+            "where the operator stands, for 'left of me', 'closest to me': 'camera' (beside the "
+            "camera, seeing what it sees) or 'across' (facing the robot across the scene)"
+        ),
+    )
 
     @classmethod
     def from_mapping(cls, values: dict[str, Any]) -> ResolverConfig:

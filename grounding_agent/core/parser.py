@@ -238,6 +238,8 @@ def _phrase_table() -> tuple[dict[str, _Phrase], dict[str, _Phrase], int]:
     for phrase, relation in vocab.RELATION_PHRASES.items():
         if relation in camera_orders:
             for camera in vocab.CAMERA_REFERENCES:
+                if camera in vocab.PERSON_WORDS:
+                    continue  # 'closest to me' depends on where the operator stands: a relation
                 _add(table, [f'{phrase} {camera}'], 'POSITION', (camera_orders[relation], False))
     _add(table, vocab.DETERMINERS, 'DET')
     _add(table, vocab.COPULAS, 'BE')
@@ -777,8 +779,16 @@ def _attach(subject: _Nominal, links: Sequence[_Link]) -> _Nominal:
             node.relations.append((link.word.value, anchors, link.negated))
             previous, last = node, anchors[-1]
         elif link.kind in ('relation', 'description'):
-            if link.word is not None and link.word.text == 'without' and link.anchors:
-                node.without.append(link.anchors[0])  # 'the one without a lid'
+            if (
+                link.word is not None
+                and link.anchors
+                and (link.word.text == 'without' or (link.negated and link.kind == 'description'))
+            ):
+                # 'the one without a lid', 'the person not holding anything': the resolver
+                # rules out candidates with that part; the detector looks for the object.
+                node.without.append(link.anchors[0])
+                previous = node
+                continue
             if _merges_of(node, link):
                 node.items.extend(link.anchors[0].items)  # 'the second of the cups'
             else:
@@ -933,9 +943,9 @@ def _pattern(token: CommandToken) -> list[str]:
 
 def _head_noun(nominal: _Nominal) -> str | None:
     head = nominal.head()
-    if head is None or head.kind != 'WORD':
+    if head is None:
         return None
-    return vocab.singular_noun(head.text)
+    return vocab.singular_noun(head.text) if head.kind == 'WORD' else head.text
 
 
 def _constraint(

@@ -49,7 +49,9 @@ from grounding_agent.core.types import (
 )
 from grounding_agent.core.vocabulary import (
     COLOUR_SYNONYMS,
+    GENERIC_NOUNS,
     GENERIC_PHRASE,
+    PERSON_WORDS,
     SHAPE_NOUNS,
     SIZE_SYNONYMS,
     counted,
@@ -63,6 +65,7 @@ __all__ = [
     'Resolver',
     'Verifier',
     'describe_ref',
+    'from_viewpoint',
 ]
 
 #: Two boxes overlapping this much (IoU) are one physical object seen under two phrases: an
@@ -209,8 +212,9 @@ class _Candidate:
 
 def _evidence(subject: _Candidate, check: _RelationCheck) -> RelationEvidence:
     boxes = [anchor.detection.box.to_list() for anchor in check.anchors]
+    negated = 'not_' if check.constraint.negated else ''
     return RelationEvidence(
-        relation=check.constraint.relation.value,
+        relation=negated + check.constraint.relation.value,
         subject=subject.name,
         object=' and '.join(anchor.name for anchor in check.anchors) or 'nothing',
         score=_clamp(check.score),
@@ -222,7 +226,9 @@ def _evidence(subject: _Candidate, check: _RelationCheck) -> RelationEvidence:
 def _relation_clause(check: _RelationCheck) -> str:
     relation = check.constraint.relation
     anchors = ' and '.join(f'the {anchor.name}' for anchor in check.anchors) or 'anything'
-    return f'{RELATION_WORDS[relation]} {anchors} ({relation.value} {check.score:.2f})'
+    negated = 'not ' if check.constraint.negated else ''
+    name = ('not_' if negated else '') + relation.value
+    return f'{negated}{RELATION_WORDS[relation]} {anchors} ({name} {check.score:.2f})'
 
 
 @dataclass
@@ -276,11 +282,21 @@ class _Scene:
         if not current:
             result.failure = self._attribute_failure(ref, result.found)
             return result
+        for part in (p for p in ref.without if p not in GENERIC_NOUNS):
+            # 'the cup without a lid': no box of the part lies mostly inside the candidate.
+            parts = self.by_phrase.get(part, ())
+            kept = [c for c in current if not any(_part_of(p, c.detection) for p in parts)]
+            if not kept:
+                result.failure = f'every {_ref_name(ref)} found has a {part}'
+                return result
+            current = kept
         # Superlatives compare the candidates that satisfy everything else, so they go last.
         ordered = sorted(ref.relations, key=lambda c: c.relation in SUPERLATIVE_RELATIONS)
         for constraint in ordered:
             anchors = [self.resolve(anchor) for anchor in constraint.anchors]
             missing = self.missing_anchor(constraint, anchors)
+            if missing and constraint.negated:
+                continue  # 'not on the tray' and no tray in view: nothing excludes it
             if missing:
                 result.failure = missing
                 return result
@@ -401,6 +417,9 @@ class _Scene:
         for subject in subjects:
             best = _RelationCheck(constraint, 0.0)
             best_support = -1.0
+            if constraint.negated:
+                # 'not on the tray': it holds as far as no tray has the subject on it.
+                best, best_support = _RelationCheck(constraint, 1.0), 2.0
             for choice in choices:
                 if any(subject.is_same_object(anchor) for anchor in choice):
                     continue
@@ -410,6 +429,10 @@ class _Scene:
                     [anchor.detection for anchor in choice],
                     intrinsics=self.intrinsics,
                 )
+                if constraint.negated:
+                    if 1.0 - score < best.score:
+                        best = _RelationCheck(constraint, 1.0 - score, choice)
+                    continue
                 # Prefer the relation backed by the most confident anchor, report its own score.
                 support = score * math.prod(anchor.score for anchor in choice)
                 if support > best_support:
@@ -441,6 +464,9 @@ class _Scene:
     def _relation_failure(self, judged: Sequence[_Candidate]) -> str:
         best = max(judged, key=lambda c: c.score)
         check = best.checks[-1]
+        if check.constraint.negated:
+            held = replace(check, constraint=replace(check.constraint, negated=False))
+            return f'every {best.name} found is {_relation_clause(held)}'
         return f'{best.name} found but it is not {_relation_clause(check)}'
 
     def _acceptance_failure(self, best: _Candidate) -> str:
@@ -468,6 +494,59 @@ class _Scene:
             )
             return []
         return [result.matches[index]]
+
+
+#: A part box this much inside an object box belongs to it ('the cup without a lid').
+PART_INSIDE = 0.6
+
+
+def _part_of(part: Detection, whole: Detection) -> bool:
+    return part.box is not whole.box and part.box.intersection_over_self(whole.box) >= PART_INSIDE
+
+
+# Where the operator ('me', 'us') and the robot ('you') are, as an ordering of the candidates
+# in the camera image: the robot is the camera; the operator is at the camera ('camera') or
+# faces it across the scene ('across'), which mirrors left and right and near and far.
+_PERSON_ORDERS = {
+    Relation.LEFT_OF: OrdinalOrder.LEFT,
+    Relation.RIGHT_OF: OrdinalOrder.RIGHT,
+    Relation.IN_FRONT_OF: OrdinalOrder.NEAREST,
+    Relation.NEAR: OrdinalOrder.NEAREST,
+    Relation.NEXT_TO: OrdinalOrder.NEAREST,
+    Relation.CLOSEST_TO: OrdinalOrder.NEAREST,
+    Relation.BEHIND: OrdinalOrder.FARTHEST,
+    Relation.FARTHEST_FROM: OrdinalOrder.FARTHEST,
+}
+_MIRRORED = {
+    OrdinalOrder.LEFT: OrdinalOrder.RIGHT,
+    OrdinalOrder.RIGHT: OrdinalOrder.LEFT,
+    OrdinalOrder.NEAREST: OrdinalOrder.FARTHEST,
+    OrdinalOrder.FARTHEST: OrdinalOrder.NEAREST,
+}
+
+
+def from_viewpoint(ref: ObjectRef, viewpoint: str) -> ObjectRef:
+    """`ref` with its relations to 'me' / 'you' / 'us' turned into orderings of the camera
+    image ('the cup left of me' is the leftmost cup when the operator stands at the camera, the
+    rightmost when they face it across the scene). Orders relations have no use for people
+    ('on me') are dropped; an ordinal said in words wins over one from a relation."""
+    kept: list[RelationConstraint] = []
+    ordinal = ref.ordinal
+    for constraint in ref.relations:
+        person = [a.noun for a in constraint.anchors if a.noun in PERSON_WORDS]
+        if not person:
+            anchors = tuple(from_viewpoint(a, viewpoint) for a in constraint.anchors)
+            kept.append(replace(constraint, anchors=anchors))
+            continue
+        order = _PERSON_ORDERS.get(constraint.relation)
+        if order is None or constraint.negated or ordinal is not None:
+            continue
+        if viewpoint == 'across' and person[0] != 'you':
+            order = _MIRRORED[order]
+        ordinal = Ordinal(1, order)
+    if ordinal is ref.ordinal and len(kept) == len(ref.relations):
+        return replace(ref, relations=tuple(kept)) if kept else ref
+    return replace(ref, relations=tuple(kept), ordinal=ordinal)
 
 
 def _judged(attributes: Attributes, kind: AttributeKind, word: str) -> float:
@@ -514,6 +593,7 @@ class Resolver:
         """
         if query.kind is not QueryKind.WHAT and not query.target.phrase:
             raise CommandError('the command names no object to look for')
+        query = replace(query, target=from_viewpoint(query.target, self.config.viewpoint))
         intrinsics = (
             scaled_intrinsics(frame.intrinsics, frame.width, frame.height)
             if frame.intrinsics is not None and usable_intrinsics(frame.intrinsics)
@@ -642,6 +722,21 @@ def _locate(context: _Context, scene: _Scene) -> GroundingResult:
         extra += f' ({len(contenders) - 1} close rival(s) failed verification)'
     reason = _grounded_reason(winner, extra)
     fields: dict[str, Any] = {'target': winner.target(), 'relations': winner.evidence()}
+    if query.destination is not None:
+        # 'put the block in the drawer': without the drawer there is nothing to do.
+        place = scene.resolve(query.destination.anchors[0])
+        if not place.selected:
+            return context.result(
+                ResultStatus.REJECTED,
+                f'{place.failure} (the destination); the target: {reason}',
+                **fields,
+            )
+        best_place = place.selected[0]
+        fields['destination'] = best_place.target()
+        reason += (
+            f'; destination: {RELATION_WORDS[query.destination.relation]} the '
+            f'{best_place.name} ({best_place.score:.2f})'
+        )
     if query.kind is QueryKind.WHICH:
         answer = _position(winner, resolution)
         return context.result(

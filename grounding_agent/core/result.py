@@ -145,7 +145,17 @@ class GroundingResult(_Frozen):
     frame_id: str = ''
     camera: str = ''
     target: TargetModel | None = None
+    destination: TargetModel | None = Field(
+        default=None,
+        description="where the action puts the target ('put the block in the drawer': the "
+        'drawer), grounded like the target; null when the command names no destination',
+    )
     relations: list[RelationEvidence] = Field(default_factory=list)
+    unrecognised: list[str] = Field(
+        default_factory=list,
+        description='error only: the phrases the backend cannot recognise at all (a closed '
+        "vocabulary: color_shape knows shapes, not 'laptop'); not the same as absent",
+    )
     answer: bool | int | str | None = None
     candidates: list[TargetModel] = Field(
         default_factory=list,

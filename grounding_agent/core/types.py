@@ -315,6 +315,8 @@ class Query:
         def visit(ref: ObjectRef) -> None:
             if ref.noun is not None or ref.phrase:
                 seen.setdefault(ref.phrase, None)
+            for part in ref.without:  # found to rule out 'the cup without a lid'
+                seen.setdefault(part, None)
             for constraint in ref.relations:
                 for anchor in constraint.anchors:
                     visit(anchor)

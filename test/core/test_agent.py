@@ -386,7 +386,9 @@ def cube_row_agent() -> tuple[GroundingAgent, Frame]:
         ('find the small cube', ResultStatus.GROUNDED, None, BLUE_X),
         ('find the cube closest to the blue cube', ResultStatus.GROUNDED, None, GREEN_X),
         ('find the red cube right of the blue cube', ResultStatus.REJECTED, None, None),
-        ('find the cube left of the laptop', ResultStatus.REJECTED, None, None),
+        # color_shape cannot recognise a laptop at all: not 'rejected' (absent) but an error
+        # naming what it cannot recognise.
+        ('find the cube left of the laptop', ResultStatus.ERROR, None, None),
         ('find the cube', ResultStatus.AMBIGUOUS, None, None),
     ],
 )  # fmt: skip
@@ -422,3 +424,16 @@ def test_resolve_query_with_detections_on_a_failing_backend_gives_no_detections(
     )
     assert result.status is ResultStatus.ERROR
     assert detections == []
+
+
+def test_a_noun_a_closed_vocabulary_backend_cannot_recognise_is_not_rejected(
+    cube_row_agent: tuple[GroundingAgent, Frame],
+) -> None:
+    """color_shape note of issue 11: 'find the laptop' must not read as 'no laptop here'."""
+    agent, frame = cube_row_agent
+    result = checked(agent.handle_command('find the laptop', frame))
+    assert result.status is ResultStatus.ERROR
+    assert result.unrecognised == ['laptop']
+    # A part it cannot recognise only goes unchecked: the cube is still found.
+    found = checked(agent.handle_command('find the red cube without a lid', frame))
+    assert (found.status, found.unrecognised) == (ResultStatus.GROUNDED, [])

@@ -395,7 +395,7 @@ COMMANDS = [
     case('the smallest ball', 'locate', 'find', 'ball', 'ball', ordinal=(1, 'smallest')),
     case('the one nearest the camera', 'locate', 'find', 'object', None, ordinal=(1, 'nearest')),
     case('the cup closest to the camera', 'locate', 'find', 'cup', 'cup', ordinal=(1, 'nearest')),
-    case('the cup closest to me', 'locate', 'find', 'cup', 'cup', ordinal=(1, 'nearest')),
+    case('the cup closest to me', 'locate', 'find', 'cup', 'cup', rels='closest_to(me)'),
     case(
         'the bottle farthest from the camera',
         'locate',
