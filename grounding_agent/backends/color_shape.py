@@ -78,27 +78,96 @@ _FILLER_WORDS = frozenset({'a', 'an', 'the', 'any', 'some', 'of', 'that', 'this'
 
 @dataclass(frozen=True)
 class ColorShapeParams:
-    """Tuning of the segmentation; set through `BackendConfig.options` with the same names.
+    """Every tunable of the backend; set through `BackendConfig.options` with the same names.
 
-    `shadow_ratio`: a pixel down to this fraction of a background colour's brightness (same
-    chromaticity) is still background; lower it for deeper shadows, at the price of losing
-    objects whose colour is a dark version of the table's. `chroma_tolerance`: how far (L1 in
-    rgb chromaticity) a pixel may be from a background colour. `min_area_fraction`: smaller
-    segments are ignored (relative to the image area; never below `min_area_px`).
-    `max_side`: images are shrunk to this longest side before segmentation (speed).
+    Each comment says how the value was chosen. "Renders" are the simulator's scenes
+    (`grounding_agent.sim`); "calibration scenes" are those of the calibration benchmark seeds
+    (100-199, both presets; docs/simulation.md), never the reported test seeds. The shape
+    model's own measurement settings are not here: they are part of `SHAPE_MODEL` and change
+    only with a refit (`bench/bench_grounding.py --fit-shapes`).
     """
 
-    shadow_ratio: float = 0.3
-    lit_ratio: float = 0.94
-    highlight_ratio: float = 1.1
-    shadow_flatness: float = 0.75
+    # -- background surfaces -------------------------------------------------------------------
+    #: A 16-level colour bin holding this share of the image is a surface (table, floor): a
+    #: table seen from above fills far more, a large object close to the camera less.
+    background_fraction: float = 0.2
+    #: ... or this share of the image border (a surface seen past a near object); set on the
+    #: fixed renders, where an object never holds a tenth of the border.
+    border_fraction: float = 0.1
+    #: L1 distance in rgb chromaticity within which a pixel is the surface: 2-3x the spread of
+    #: a plain table's chromaticity under shading in the renders.
     chroma_tolerance: float = 0.035
+    #: Lit surface: this fraction of the surface's brightness ... (widened to the measured
+    #: texture of the surface, see `_lit_range`; set on plain tables of the fixed renders)
+    lit_ratio: float = 0.94
+    #: ... up to this fraction (specular highlights).
+    highlight_ratio: float = 1.1
+    #: The darkest shadow still taken for the surface: the deepest cast shadows of the renders
+    #: (ambient share 0.35) are at ~0.35; lower loses dark objects of the table's colour.
+    shadow_ratio: float = 0.3
+    #: A shadow region must have this share of its pixels within one brightness level: cast
+    #: shadows in the renders are >= 0.9, objects of the table's colour show faces (< 0.6).
+    shadow_flatness: float = 0.75
+    #: Median filter (pixels, odd; 1 = off) before the background decision, so a textured or
+    #: noisy surface reads as one: 3 halved the spurious segments of 5 on the randomised
+    #: calibration scenes and, unlike 5, keeps the corners the shape model reads.
+    denoise_px: int = 3
+    #: How far (L1 chromaticity) a shadow may drift from the lit surface's chromaticity when
+    #: the direct light is coloured: covers 3000 K light over the calibration scenes' tables;
+    #: 0.25 began to take object pixels for shadow (more spurious segments).
+    shadow_chroma_reach: float = 0.12
+    #: Pixels darker than this fraction of the lit surface's lowest lit level measure the
+    #: shadow's chromaticity (so the surface's own texture does not).
+    shadow_depth: float = 0.88
+    #: A surface whose every channel is at least this bright is the renderer's clear colour
+    #: (empty space): nothing casts shadows on it, and it is lit only at `clear_lit_ratio`.
+    clear_colour_level: float = 245.0
+    clear_lit_ratio: float = 0.97
+    #: Width (pixels) of the ring of table around an object whose light is measured: wider
+    #: than the anti-aliased edge, narrower than the gap between objects in the renders.
+    light_ring_px: int = 6
+    # -- segments ------------------------------------------------------------------------------
+    #: Smaller segments are ignored (pixels; and relative to the image, whichever is larger):
+    #: below the 40-pixel slivers of the benchmark's occluded targets.
     min_area_px: int = 12
     min_area_fraction: float = 0.00005
-    background_fraction: float = 0.2
-    border_fraction: float = 0.1
+    #: Two colour clusters this far apart (saturation-hue plane and weighted log brightness)
+    #: are two objects: set between the faces of one object (< 0.2) and neighbouring paints.
     split_distance: float = 0.3
+    #: Weight of log brightness against chroma in that clustering: the lit and shaded faces of
+    #: one object (at most a factor of two) stay within 0.17, black and grey come apart.
+    lightness_weight: float = 0.25
+    #: Colour clusters whose principal spread is below this are one colour (no split tried).
+    min_colour_spread: float = 0.1
+    #: A convexity defect deeper than max(this many pixels, `notch_depth_fraction` x sqrt(area))
+    #: is where two convex silhouettes meet: the shallowest junctions of overlapping objects in
+    #: the fixed renders, above the pixel steps of one object's outline.
+    notch_depth_px: float = 2.5
+    notch_depth_fraction: float = 0.08
+    #: Longest side the image is shrunk to before segmentation (speed; 640 = the renders).
     max_side: int = 640
+    # -- colour --------------------------------------------------------------------------------
+    #: Softmax widths of the colour votes: distance to a prototype in the saturation-hue plane,
+    #: and of the lit-face value; set so neighbouring prototypes (orange / yellow, gray / white)
+    #: split their votes only for paints halfway between them.
+    chroma_sigma: float = 0.22
+    value_sigma: float = 0.16
+    #: Pixels sampled for colour votes and clusters: more changed no vote on the renders.
+    max_voters: int = 2000
+    #: The deepest shade (light around the object / lit table) the lit-face correction believes.
+    darkest_light: float = 0.5
+    #: Largest per-channel correction of the white balance (1 = off). The illuminant estimate
+    #: (lit / shadowed table) named no more colours right on 40 randomised calibration scenes
+    #: (208 against 210 of 216 objects found; its estimate often missed the light's colour,
+    #: docs/color_shape.md), so it is off by default.
+    illuminant_limit: float = 1.0
+    # -- size ----------------------------------------------------------------------------------
+    #: 'small' / 'large' from sqrt(box area) / image height: the split at mid-height, how it
+    #: grows lower in the image (nearer), and how sharp it is; fitted on the fixed renders'
+    #: two size classes (97 % of fully visible objects named right).
+    size_split: float = 0.104
+    size_row_slope: float = 0.76
+    size_steepness: float = 8.5
 
     @classmethod
     def from_options(cls, options: Mapping[str, Any]) -> ColorShapeParams:
@@ -119,6 +188,9 @@ class ColorShapeParams:
         if not 0.0 < params.shadow_ratio <= 1.0 or params.max_side < 32:
             raise ConfigError('color_shape: shadow_ratio must be in (0, 1], max_side >= 32')
         return params
+
+
+_DEFAULT_PARAMS = ColorShapeParams()
 
 
 @dataclass(frozen=True)
@@ -196,8 +268,6 @@ _COLOUR_PROTOTYPES: dict[str, tuple[float, float, float]] = {
     'white': (0.0, 0.0, 0.82),
     'gray': (0.0, 0.0, 0.46),
 }
-_CHROMA_SIGMA = 0.22
-_VALUE_SIGMA = 0.16
 
 
 def _prototype_table() -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
@@ -236,14 +306,9 @@ def lit_value(value: npt.NDArray[np.float32]) -> float:
     return float(np.percentile(value, 95)) if value.size else 0.0
 
 
-#: Pixels beyond this many are sampled evenly for colour votes and colour clusters.
-_MAX_VOTERS = 2000
-
-#: The deepest shade the lit-face correction of `colour_agreements` believes in.
-_DARKEST_LIGHT = 0.5
-
-
-def colour_agreements(pixels: npt.NDArray[np.uint8], light: float = 1.0) -> dict[str, float]:
+def colour_agreements(
+    pixels: npt.NDArray[np.uint8], light: float = 1.0, params: ColorShapeParams | None = None
+) -> dict[str, float]:
     """Graded agreement (0..1, summing to 1) of N x 3 RGB object pixels with each colour term.
 
     Each pixel votes with a softmax over its distances to the prototypes; the object's lit-face
@@ -252,18 +317,19 @@ def colour_agreements(pixels: npt.NDArray[np.uint8], light: float = 1.0) -> dict
     (below 1 when the object stands in another one's shadow); the lit-face brightness is
     divided by it. Very dark pixels carry no hue and vote with less weight.
     """
+    params = params if params is not None else _DEFAULT_PARAMS
     if pixels.size == 0:
         return {c: 1.0 / len(COLOURS) for c in COLOURS}
     # A few thousand voters decide as well as all of a large object's pixels, much faster.
-    pixels = pixels[:: max(1, len(pixels) // _MAX_VOTERS)]
+    pixels = pixels[:: max(1, len(pixels) // params.max_voters)]
     chroma_xy, _saturation, value = _hsv_features(pixels)
-    lit = lit_value(value) / min(1.0, max(_DARKEST_LIGHT, light))
+    lit = lit_value(value) / min(1.0, max(params.darkest_light, light))
     # Dark pixels: hue and saturation are quantisation noise.
     reliable = np.clip(value / 0.25, 0.1, 1.0)
     chroma_xy = chroma_xy * np.where(value < 0.06, 0.0, 1.0)[:, None]
     diff = chroma_xy[:, None, :] - _PROTO_CHROMA[None, :, :]
-    distance = (diff**2).sum(axis=2) / _CHROMA_SIGMA**2
-    distance = distance + ((lit - _PROTO_VALUE) ** 2 / _VALUE_SIGMA**2)[None, :]
+    distance = (diff**2).sum(axis=2) / params.chroma_sigma**2
+    distance = distance + ((lit - _PROTO_VALUE) ** 2 / params.value_sigma**2)[None, :]
     logits = -0.5 * distance
     logits -= logits.max(axis=1, keepdims=True)
     votes = np.exp(logits)
@@ -546,22 +612,20 @@ def shape_agreements(features: ShapeFeatures, model: ShapeModel | None = None) -
 
 # -- size ---------------------------------------------------------------------------------------
 
-# Apparent size that separates 'small' from 'large' for an object at mid-height in the image, as
-# sqrt(box area) / image height, and how it grows lower in the image (nearer the camera on a
-# table seen from above): calibrated on the simulator's two size classes (3.5 and 7 cm) under
-# its cameras (0.55-0.75 m away, 48-56 degree field of view), where it names 97 % of the
-# sizes of fully visible objects. Elsewhere it is a rough cue; the resolver compares boxes.
-_SIZE_SPLIT = 0.104
-_SIZE_ROW_SLOPE = 0.76
-_SIZE_STEEPNESS = 8.5
 
+def size_agreements(
+    box: Box, image_height: int, params: ColorShapeParams | None = None
+) -> dict[str, float]:
+    """Agreement of a box with 'small' and 'large' from its apparent size alone (sum 1).
 
-def size_agreements(box: Box, image_height: int) -> dict[str, float]:
-    """Agreement of a box with 'small' and 'large' from its apparent size alone (sum 1)."""
+    Calibrated on the fixed preset's cameras (`ColorShapeParams.size_split`); elsewhere a rough
+    cue: the resolver compares the candidates' boxes and uses this only for a lone candidate.
+    """
+    params = params if params is not None else _DEFAULT_PARAMS
     apparent = math.sqrt(max(box.area, 1.0)) / max(1, image_height)
     row = box.center[1] / max(1, image_height)
-    split = math.log(_SIZE_SPLIT) + _SIZE_ROW_SLOPE * (row - 0.5)
-    large = 1.0 / (1.0 + math.exp(-_SIZE_STEEPNESS * (math.log(apparent) - split)))
+    split = math.log(params.size_split) + params.size_row_slope * (row - 0.5)
+    large = 1.0 / (1.0 + math.exp(-params.size_steepness * (math.log(apparent) - split)))
     return {'small': 1.0 - large, 'large': large}
 
 
@@ -630,21 +694,23 @@ def _background_colours(
 def _shadow_regions(
     candidates: npt.NDArray[np.bool_],
     lit: npt.NDArray[np.bool_],
-    brightness: npt.NDArray[np.float32],
+    log_brightness: npt.NDArray[np.float32],
     flatness: float,
+    step: float,
 ) -> npt.NDArray[np.bool_]:
     """The connected regions of `candidates` that touch `lit` and are one brightness level.
 
     A cast shadow or a side of the table is a flat surface under one light: it renders at one
-    brightness, next to the lit part of the same surface. An object of the surface's
-    chromaticity shows several faces or a gradient.
+    brightness (up to the surface's own texture), next to the lit part of the same surface. An
+    object of the surface's colour shows several faces or a gradient. Levels are `step` wide in
+    log brightness: the texture's ripple, so a shadow on wood grain is as flat as on laminate.
     """
     count, labels = cv2.connectedComponents(candidates.astype(np.uint8), connectivity=8)
     if count <= 1:
         return np.zeros_like(candidates)
     near_lit = cv2.dilate(lit.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
     touching = np.bincount(labels[candidates & near_lit], minlength=count) > 0
-    levels = np.clip(brightness / 3.0, 0, 255).astype(np.int32)
+    levels = np.clip((log_brightness - math.log(3.0)) / step, 0, 255).astype(np.int32)
     keys = labels[candidates] * 256 + levels[candidates]
     histogram = np.bincount(keys, minlength=count * 256).reshape(count, 256).astype(np.float32)
     near = histogram.copy()
@@ -656,71 +722,138 @@ def _shadow_regions(
     return shadow[labels] & candidates
 
 
-#: Width of the ring of table around an object whose light `_light_around` measures.
-_LIGHT_RING_PX = 6
-
-#: A surface this bright in every channel is the renderer's clear colour (see `_foreground`).
-_CLEAR_COLOUR_LEVEL = 245.0
-_CLEAR_LIT_RATIO = 0.97
+def _segment_distance(
+    chroma: npt.NDArray[np.float32], start: npt.NDArray[np.float32], end: npt.NDArray[np.float32]
+) -> npt.NDArray[np.float32]:
+    """L1 distance of every chromaticity (H x W x 3) to the segment from `start` to `end`."""
+    direction = end - start
+    length = float(direction @ direction)
+    nearest = start
+    if length >= 1e-12:
+        along = np.clip(((chroma - start) @ direction) / length, 0.0, 1.0)
+        nearest = start + along[..., None] * direction
+    return np.asarray(np.abs(chroma - nearest).sum(axis=2), dtype=np.float32)
 
 
 def _foreground(
     image: npt.NDArray[np.uint8], params: ColorShapeParams
-) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.float32]]:
-    """The object mask (uint8 0/1), and the light on the background: each surface pixel's
-    brightness relative to its lit surface (1 lit, below 1 in shadow; 0 off the surfaces)."""
-    pixels = image.astype(np.float32)
+) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.float32], list[_Surface]]:
+    """The object mask (uint8 0/1), the light on the background (each surface pixel's
+    brightness relative to its lit surface: 1 lit, below 1 in shadow, 0 off the surfaces), and
+    the surfaces found.
+
+    Shading multiplies a surface's colour; a shadow also changes which lights reach it. A
+    surface's lit pixels therefore share one chromaticity, and its shadows lie on the segment
+    from that chromaticity to the chromaticity of the surface under the ambient light alone
+    (measured on the darker pixels near the surface's chromaticity). The decision is made on a
+    median-filtered copy, so a textured or noisy surface reads as one surface.
+    """
+    smooth = np.asarray(
+        cv2.medianBlur(image, params.denoise_px) if params.denoise_px > 1 else image,
+        dtype=np.uint8,
+    )
+    pixels = smooth.astype(np.float32)
     # +3 (one per channel) gives black pixels a neutral chromaticity instead of 0/0.
     brightness = cv2.transform(pixels, np.ones((1, 3), np.float32)) + 3.0
+    log_brightness = np.log(brightness)
+    chroma = (pixels + 1.0) / brightness[..., None]
     # Quantisation noise of the chromaticity grows as the pixel gets darker: +2 levels.
-    tolerance = params.chroma_tolerance * brightness + 2.0
-    surfaces = []
+    tolerance = params.chroma_tolerance + 2.0 / brightness
+    surfaces: list[_Surface] = []
+    masks = []
     lit = np.zeros(image.shape[:2], dtype=bool)
     light = np.zeros(image.shape[:2], dtype=np.float32)
-    for colour in _background_colours(image, params):
+    for colour in _background_colours(smooth, params):
         surface_brightness = float(colour.sum()) + 3.0
-        chroma = (colour + 1.0) / surface_brightness
-        # brightness * |chromaticity(P) - chroma|_1 = |(P + 1) - chroma * (sum(P) + 3)|_1, an
-        # affine map of P: one cv2.transform instead of per-pixel divisions.
-        affine = np.hstack(
-            [np.eye(3) - np.outer(chroma, np.ones(3)), (1.0 - 3.0 * chroma)[:, None]]
-        )
-        residual = np.abs(cv2.transform(pixels, affine.astype(np.float32)))
-        same = cv2.transform(residual, np.ones((1, 3), np.float32)) < tolerance
+        lit_chroma = ((colour + 1.0) / surface_brightness).astype(np.float32)
+        relative = brightness / surface_brightness
+        distance = np.abs(chroma - lit_chroma).sum(axis=2)
+        same = distance < tolerance
         # A saturated white surface is the renderer's clear colour (empty space), not a lit
         # surface: nothing casts a shadow on it, and a white object's lit face must not match.
-        clear = float(colour.min()) >= _CLEAR_COLOUR_LEVEL
-        lowest_lit = _CLEAR_LIT_RATIO if clear else params.lit_ratio
-        lit_range = cv2.inRange(
-            brightness,
-            lowest_lit * surface_brightness,
-            params.highlight_ratio * surface_brightness,
-        ).astype(bool)
-        shade_range = (
-            np.zeros_like(lit_range)
+        clear = float(colour.min()) >= params.clear_colour_level
+        lowest_lit, highest_lit = (
+            (params.clear_lit_ratio, params.highlight_ratio)
             if clear
-            else cv2.inRange(
-                brightness,
-                params.shadow_ratio * surface_brightness,
-                params.lit_ratio * surface_brightness,
-            ).astype(bool)
+            else _lit_range(relative[same], params)
         )
+        lit_range = (relative >= lowest_lit) & (relative <= highest_lit)
         surface_lit = same & lit_range
-        surfaces.append((surface_lit, same & shade_range & ~lit_range))
+        shadow_chroma = lit_chroma
+        shade_range = np.zeros_like(lit_range)
+        if not clear:
+            shade_range = (relative >= params.shadow_ratio) & (relative < lowest_lit)
+            # Clearly darker than the lit surface and its texture: shadows and shaded sides.
+            darker = (
+                shade_range
+                & (relative < params.shadow_depth * lowest_lit)
+                & (distance < params.shadow_chroma_reach)
+            )
+            if np.count_nonzero(darker) >= params.min_area_px:
+                shadow_chroma = np.median(chroma[darker], axis=0).astype(np.float32)
+            same = same | (_segment_distance(chroma, lit_chroma, shadow_chroma) < tolerance)
+        shaded = same & shade_range & ~lit_range
+        # The texture's ripple: half the spread of the lit surface's log brightness.
+        step = max(0.01, 0.5 * math.log(highest_lit / lowest_lit) / 2.0)
+        masks.append((surface_lit, shaded, step))
+        surfaces.append(
+            _Surface(colour, lit_chroma, shadow_chroma, clear, int(np.count_nonzero(surface_lit)))
+        )
         lit |= surface_lit
         np.divide(
             brightness, surface_brightness, out=light, where=same & (lit_range | shade_range)
         )
     background = lit.copy()
-    for surface_lit, shaded in surfaces:
+    for surface_lit, shaded, step in masks:
         # Each surface separately: a grey object in front of a white wall is a candidate
         # 'shadow' of the wall, and must not merge with a real shadow on the table.
         background |= _shadow_regions(
-            shaded & ~lit, surface_lit, brightness, params.shadow_flatness
+            shaded & ~lit, surface_lit, log_brightness, params.shadow_flatness, step
         )
     mask = (~background).astype(np.uint8)
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3, 3))
-    return cv2.morphologyEx(mask, cv2.MORPH_OPEN, kernel), light
+    opened = np.asarray(cv2.morphologyEx(mask, cv2.MORPH_OPEN, kernel), dtype=np.uint8)
+    return opened, light, surfaces
+
+
+@dataclass(frozen=True)
+class _Surface:
+    """A background surface: its mean colour, lit and ambient-only chromaticity."""
+
+    colour: npt.NDArray[np.float32]
+    lit_chroma: npt.NDArray[np.float32]
+    shadow_chroma: npt.NDArray[np.float32]
+    clear: bool
+    lit_pixels: int
+
+
+def estimate_illuminant(surfaces: Sequence[_Surface], limit: float) -> npt.NDArray[np.float32]:
+    """The colour of the direct light relative to the light in the shadows (RGB, mean 1).
+
+    On the largest lit surface, lit / shadowed = (ambient + direct) / ambient per channel:
+    whatever the surface's own colour, the ratio is the light's. Dividing an object's pixels by
+    it (a von Kries correction) names the colour of its lit faces as under the shadows' light.
+    Each channel is kept within [1 / limit, limit]; no shadow found: no correction.
+    """
+    usable = [s for s in surfaces if not s.clear and s.lit_pixels > 0]
+    if not usable:
+        return np.ones(3, dtype=np.float32)
+    main = max(usable, key=lambda s: s.lit_pixels)
+    ratio = main.lit_chroma / np.maximum(main.shadow_chroma, 1e-6)
+    ratio = np.clip(ratio / ratio.mean(), 1.0 / limit, limit)
+    return (ratio / ratio.mean()).astype(np.float32)
+
+
+def _lit_range(relative: npt.NDArray[np.float32], params: ColorShapeParams) -> tuple[float, float]:
+    """Brightness range (relative to the surface's mean) of a surface's lit pixels: the
+    configured one, widened to the surface's own texture (its 3rd-97th percentile)."""
+    near = relative[(relative > 0.75) & (relative < 1.3)]
+    if near.size < 50:
+        return params.lit_ratio, params.highlight_ratio
+    low, high = np.percentile(near, [3, 97])
+    return min(params.lit_ratio, float(low) - 0.02), max(
+        params.highlight_ratio, float(high) + 0.02
+    )
 
 
 def _light_around(
@@ -728,13 +861,13 @@ def _light_around(
     offset: tuple[int, int],
     foreground: npt.NDArray[np.uint8],
     light: npt.NDArray[np.float32],
+    pad: int,
 ) -> float:
     """How lit the table right around an object is (1 = fully lit).
 
     A high percentile of the surface light in a ring around the object: its own cast shadow
     darkens one side of the ring, the shadow of a taller object the whole of it.
     """
-    pad = _LIGHT_RING_PX
     x, y = offset
     height, width = light.shape
     y0, x0 = max(0, y - pad), max(0, x - pad)
@@ -748,20 +881,15 @@ def _light_around(
     return float(np.percentile(values, 85)) if values.size >= 10 else 1.0
 
 
-_LIGHTNESS_WEIGHT = 0.25
-
-
-#: Colour clusters whose principal spread is below this cannot be `split_distance` apart.
-_MIN_COLOUR_SPREAD = 0.1
-
-
 def _nearer_second(points: npt.NDArray[np.float64], centres: npt.NDArray[np.float64]) -> Any:
     """True where a point is nearer the second centre: one side of the bisecting plane."""
     normal = centres[1] - centres[0]
     return points @ normal > 0.5 * float(centres[1] @ centres[1] - centres[0] @ centres[0])
 
 
-def _two_means(points: npt.NDArray[np.float64], rounds: int = 8) -> npt.NDArray[np.float64]:
+def _two_means(
+    points: npt.NDArray[np.float64], min_spread: float, rounds: int = 8
+) -> npt.NDArray[np.float64]:
     """Two cluster centres by k-means, started deterministically from both ends of the
     principal axis (the same image always splits the same way)."""
     offsets = points - points.mean(axis=0)
@@ -769,7 +897,7 @@ def _two_means(points: npt.NDArray[np.float64], rounds: int = 8) -> npt.NDArray[
     projection = offsets @ vectors[:, -1]
     # From the extremes: a sliver of a hidden object may be 1 % of the region.
     low, high = np.percentile(projection, [1, 99])
-    if high - low < _MIN_COLOUR_SPREAD:
+    if high - low < min_spread:
         return np.stack([points.mean(axis=0)] * 2)  # one colour: nothing to split
     centres = np.stack(
         [points[projection <= low].mean(axis=0), points[projection >= high].mean(axis=0)]
@@ -794,9 +922,11 @@ def _split_by_colour(
     chroma_xy, _s, value = _hsv_features(pixels)
     # Log-brightness, weighted so that the faces of one object (lit / in shade, at most about
     # a factor of two apart) stay together while black and white or grey come apart.
-    lightness = _LIGHTNESS_WEIGHT * np.log(value + 0.02)
+    lightness = params.lightness_weight * np.log(value + 0.02)
     features = np.column_stack([chroma_xy * (value >= 0.1)[:, None], lightness])
-    centres = _two_means(features[:: max(1, len(features) // _MAX_VOTERS)])
+    centres = _two_means(
+        features[:: max(1, len(features) // params.max_voters)], params.min_colour_spread
+    )
     labels = _nearer_second(features, centres).astype(np.int32)
     counts = np.bincount(labels, minlength=2)
     share = counts / len(labels)
@@ -804,6 +934,15 @@ def _split_by_colour(
     if separation < params.split_distance or min(counts) < min_area or share.min() < 0.01:
         return None
     return labels
+
+
+def _white_balanced(
+    pixels: npt.NDArray[np.uint8], illuminant: npt.NDArray[np.float32] | None
+) -> npt.NDArray[np.uint8]:
+    if illuminant is None:
+        return pixels
+    balanced = np.clip(pixels.astype(np.float32) / illuminant, 0.0, 255.0)
+    return np.asarray(balanced + 0.5, dtype=np.uint8)
 
 
 def _embedding(pixels: npt.NDArray[np.uint8]) -> npt.NDArray[np.float32]:
@@ -820,7 +959,9 @@ def _describe(
     offset: tuple[int, int],
     scale: float,
     min_area: int,
+    params: ColorShapeParams,
     light: float = 1.0,
+    illuminant: npt.NDArray[np.float32] | None = None,
 ) -> Segment | None:
     """Measure one object mask lying in `patch`, whose top-left image pixel is `offset`."""
     ys, xs = np.nonzero(mask)
@@ -839,7 +980,7 @@ def _describe(
     return Segment(
         box=Box(x1 / scale, y1 / scale, x2 / scale, y2 / scale),
         area=round(ys.size / scale**2),
-        colours=colour_agreements(pixels, light),
+        colours=colour_agreements(_white_balanced(pixels, illuminant), light, params),
         shapes=shapes,
         embedding=_embedding(pixels),
         features=features,
@@ -850,7 +991,7 @@ def segment_objects(
     image: npt.NDArray[np.uint8], params: ColorShapeParams | None = None
 ) -> list[Segment]:
     """Every object on the table, left to right (see the module docstring for the method)."""
-    params = params if params is not None else ColorShapeParams()
+    params = params if params is not None else _DEFAULT_PARAMS
     image = check_image(image)
     height, width = image.shape[:2]
     scale = min(1.0, params.max_side / max(height, width))
@@ -859,7 +1000,8 @@ def segment_objects(
         image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
     work_height, work_width = image.shape[:2]
     min_area = max(params.min_area_px, int(params.min_area_fraction * work_height * work_width))
-    foreground, light = _foreground(image, params)
+    foreground, light, surfaces = _foreground(image, params)
+    illuminant = estimate_illuminant(surfaces, params.illuminant_limit)
     count, labels, stats, _centroids = cv2.connectedComponentsWithStats(foreground, connectivity=8)
     segments: list[Segment] = []
     for index in range(1, count):
@@ -869,11 +1011,14 @@ def segment_objects(
         component = labels[y : y + h, x : x + w] == index
         parts = _split_component(image[y : y + h, x : x + w], component, params, min_area)
         for part in parts:
-            around = _light_around(part, (x, y), foreground, light)
-            segment = _describe(image[y : y + h, x : x + w], part, (x, y), scale, min_area, around)
+            around = _light_around(part, (x, y), foreground, light, params.light_ring_px)
+            segment = _describe(
+                image[y : y + h, x : x + w], part, (x, y), scale, min_area, params, around,
+                illuminant,
+            )  # fmt: skip
             if segment is not None:
                 segments.append(segment)
-    segments = [replace(s, sizes=size_agreements(s.box, height)) for s in segments]
+    segments = [replace(s, sizes=size_agreements(s.box, height, params)) for s in segments]
     segments.sort(key=lambda s: (s.box.x1, s.box.y1))
     return segments
 
@@ -928,7 +1073,7 @@ def _cut(
 
 
 def _split_concave(
-    mask: npt.NDArray[np.bool_], min_area: int, depth: int = 0
+    mask: npt.NDArray[np.bool_], min_area: int, params: ColorShapeParams, depth: int = 0
 ) -> list[npt.NDArray[np.bool_]]:
     """Cut a one-colour region that is the union of convex objects (one behind the other).
 
@@ -953,7 +1098,9 @@ def _split_concave(
         return [mask]
     defects = defects.reshape(-1, 4)
     depths = defects[:, 3] / 256.0
-    deep = np.flatnonzero(depths >= max(2.5, 0.08 * math.sqrt(area)))
+    deep = np.flatnonzero(
+        depths >= max(params.notch_depth_px, params.notch_depth_fraction * math.sqrt(area))
+    )
     if deep.size < 2:
         return [mask]
     deepest = int(deep[np.argmax(depths[deep])])
@@ -976,7 +1123,11 @@ def _split_concave(
             best_score, best_pieces = score, pieces
     if not best_pieces:
         return [mask]
-    return [part for piece in best_pieces for part in _split_concave(piece, min_area, depth + 1)]
+    return [
+        part
+        for piece in best_pieces
+        for part in _split_concave(piece, min_area, params, depth + 1)
+    ]
 
 
 def _split_component(
@@ -1000,7 +1151,7 @@ def _split_component(
         if any(_enclosed(cluster, component) for cluster in clusters):
             clusters = []
     if not clusters:
-        return _split_concave(component, min_area)
+        return _split_concave(component, min_area, params)
     pieces: list[npt.NDArray[np.bool_]] = []
     for cluster_mask in clusters:
         count, piece_labels = cv2.connectedComponents(cluster_mask, connectivity=8)
