@@ -44,8 +44,9 @@ _COMMAND_KEYS: Final = frozenset({'text', 'request_id', 'camera'})
 
 _JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
 _JSON_BRACKET = re.compile(r'[\[\]{}]')
-# A request id read from a message that is refused before it is parsed (too big, too deep),
-# so the sender can still match the answer; bounded, so it costs one linear scan.
+# A request id read from a message that is refused without a parsed one (too big, too deep,
+# not JSON, not an object), so the sender can still match the answer; bounded, so it costs one
+# linear scan.
 _REQUEST_ID = re.compile(r'"request_id"\s*:\s*(?:"((?:[^"\\]|\\.){0,256})"|(-?\d{1,20})\b)')
 
 
@@ -178,11 +179,16 @@ def _from_json(message: str, default_camera: str) -> tuple[str, str, str] | Grou
     try:
         document: Any = json.loads(message)
     except (ValueError, RecursionError) as exc:  # RecursionError: defence in depth
-        return error_result(f'command is not valid JSON: {exc}', command=echo)
+        return error_result(
+            f'command is not valid JSON: {exc}',
+            request_id=_salvaged_request_id(message),
+            command=echo,
+        )
     if not isinstance(document, dict):
         return error_result(
             f'a JSON command must be an object {{"text": ..., "request_id": ..., "camera": ...}},'
             f' not {_json_type(document)}',
+            request_id=_salvaged_request_id(message),
             command=echo,
         )
     raw_id = document.get('request_id', '')

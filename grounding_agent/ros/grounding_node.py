@@ -275,7 +275,9 @@ class GroundingNode(LifecycleNode):
 
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
         self._unsubscribe()
-        self._stop_worker(f'{_SHUTTING_DOWN}: the node was deactivated')
+        self._stop_worker(
+            f'{_SHUTTING_DOWN}: the node was deactivated', timeout_s=self._stop_timeout_s
+        )
         return self._entered('inactive', super().on_deactivate(state))
 
     def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:

@@ -51,6 +51,8 @@ def take(message: bytes | str, max_chars: int = 500) -> CommandRequest | Groundi
         ('{"text": "x", "request_id": true}', 'error : request_id must be a string'),
         ('["find the red cube"]', 'error : a JSON command must be an object'),
         ('[1, 2', 'error : command is not valid JSON'),
+        ('{"request_id": "s1", "text": ', 'error s1: command is not valid JSON'),
+        ('[{"text": "find it", "request_id": 5}]', 'error 5: a JSON command must be an object'),
         ('{"text": ["a"]}', 'error : a JSON command needs "text"'),
         (b'find the \xff\xfe cube', 'error : command is not valid UTF-8 text (byte 0xff at'),
         ('   ', 'error : empty command'),

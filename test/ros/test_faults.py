@@ -2,7 +2,9 @@
 
 A command nested 10,000 levels deep, a burst of 1,000 commands, and SIGTERM while commands
 wait: the process survives (or ends with 0, no traceback) and every request id is answered
-exactly once. The node runs the weight-free `color_shape` backend, as `ros2 run` would.
+exactly once. The node runs the weight-free `color_shape` backend, as `ros2 run` would. The
+last tests, in this process, hold the model mid-call (`test_blocking`, a test double of a
+backend) to show that a shutdown answers its command and never frees the model under it.
 """
 
 from __future__ import annotations
@@ -13,20 +15,25 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
-from typing import Any
+import threading
+from collections.abc import Iterator, Sequence
+from typing import Any, ClassVar
 
 import pytest
 
 pytest.importorskip('rclpy')
 
+import numpy as np
+import numpy.typing as npt
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from ros_harness import Peer, RosHarness, scene_image, wait_for
 from std_msgs.msg import String
 
+from grounding_agent.backends.base import Backend, BackendConfig, register_backend
 from grounding_agent.core.result import GroundingResult, ResultStatus
+from grounding_agent.core.types import Detection
 
-pytestmark = [pytest.mark.ros, pytest.mark.slow]
+pytestmark = pytest.mark.ros
 
 #: Reliable and keep-all on both ends: what a client that must not lose commands or answers uses.
 KEEP_ALL = QoSProfile(
@@ -131,6 +138,7 @@ def command(text: str, request_id: str) -> str:
     return json.dumps({'text': text, 'request_id': request_id})
 
 
+@pytest.mark.slow
 def test_a_deeply_nested_command_is_answered_and_the_node_lives_on(
     ros: RosHarness, node_process: Any
 ) -> None:
@@ -153,6 +161,7 @@ def test_a_deeply_nested_command_is_answered_and_the_node_lives_on(
     assert 'Traceback' not in node.stderr, node.stderr
 
 
+@pytest.mark.slow
 def test_every_command_of_a_burst_of_1000_is_answered_exactly_once(
     ros: RosHarness, node_process: Any
 ) -> None:
@@ -180,6 +189,7 @@ def test_every_command_of_a_burst_of_1000_is_answered_exactly_once(
     assert 'Traceback' not in node.stderr, node.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('signal_number', [signal.SIGTERM, signal.SIGINT])
 def test_a_signal_answers_every_waiting_command_and_exits_0(
     ros: RosHarness, node_process: Any, signal_number: int
@@ -204,3 +214,84 @@ def test_a_signal_answers_every_waiting_command_and_exits_0(
         assert answer.status is ResultStatus.ERROR
         assert answer.reason.startswith('shutting down'), answer.reason
     assert node.stderr.count('backend closed') == 1, node.stderr
+
+
+@register_backend('test_blocking')
+class BlockingTestBackend(Backend):
+    """Test double of a model that is slow to return: `detect` waits until `release` is set."""
+
+    name = 'test_blocking'
+    inside: ClassVar[threading.Event] = threading.Event()
+    release: ClassVar[threading.Event] = threading.Event()
+    closed: ClassVar[int] = 0
+
+    def __init__(self, config: BackendConfig) -> None:
+        super().__init__(config)
+
+    def detect(self, image: npt.NDArray[np.uint8], phrases: Sequence[str]) -> list[Detection]:
+        type(self).inside.set()
+        assert type(self).release.wait(60.0)
+        return []
+
+    def close(self) -> None:
+        type(self).closed += 1
+
+
+@pytest.fixture
+def blocking_model() -> Iterator[type[BlockingTestBackend]]:
+    BlockingTestBackend.inside = threading.Event()
+    BlockingTestBackend.release = threading.Event()
+    BlockingTestBackend.closed = 0
+    yield BlockingTestBackend
+    BlockingTestBackend.release.set()
+
+
+def test_a_shutdown_under_a_busy_model_answers_its_command_but_frees_nothing(
+    ros: RosHarness, blocking_model: type[BlockingTestBackend]
+) -> None:
+    from rclpy.lifecycle import TransitionCallbackReturn
+
+    node = ros.grounding_node(**{'backend.name': 'test_blocking', 'command_timeout_s': 120.0})
+    peer = ros.peer()
+    peer.wait_connected()
+    peer.send_image(scene_image())
+    peer.send_command(command('find the red cube', 'held'))
+    peer.send_command(command('find the red cube', 'queued'))
+    assert blocking_model.inside.wait(20.0)
+    node._stop_timeout_s = 0.2  # the model stays inside detect() far longer
+    assert node.trigger_shutdown() != TransitionCallbackReturn.SUCCESS
+    assert node.lifecycle_state != 'finalized'
+    assert blocking_model.closed == 0  # not freed under the thread that runs it
+    answers = answers_by_id(peer.wait_results(2))
+    assert sorted(answers) == ['held', 'queued']
+    assert all(a.reason.startswith('shutting down') for [a] in answers.values())
+    blocking_model.release.set()  # the model returns: its late answer is dropped
+    assert wait_for(lambda: not node._worker.is_alive)
+    assert len(peer.received()) == 2
+    node.destroy_node()  # now it is safe: closed once
+    assert blocking_model.closed == 1
+
+
+def test_cleanup_fails_while_the_model_runs_and_succeeds_after(
+    ros: RosHarness, blocking_model: type[BlockingTestBackend]
+) -> None:
+    from rclpy.lifecycle import TransitionCallbackReturn
+
+    node = ros.grounding_node(**{'backend.name': 'test_blocking', 'command_timeout_s': 120.0})
+    peer = ros.peer()
+    peer.wait_connected()
+    peer.send_image(scene_image())
+    peer.send_command(command('find the red cube', 'held'))
+    assert blocking_model.inside.wait(20.0)
+    node._stop_timeout_s = 0.2
+    assert node.trigger_deactivate() == TransitionCallbackReturn.SUCCESS
+    ((answer,),) = answers_by_id(peer.wait_results(1)).values()
+    assert answer.reason.startswith('shutting down: the node was deactivated')
+    assert node.trigger_activate() != TransitionCallbackReturn.SUCCESS  # model still busy
+    assert node.trigger_cleanup() != TransitionCallbackReturn.SUCCESS
+    assert blocking_model.closed == 0
+    blocking_model.release.set()
+    assert wait_for(lambda: not node._worker.is_alive)
+    assert node.trigger_cleanup() == TransitionCallbackReturn.SUCCESS
+    assert blocking_model.closed == 1
+    assert len(peer.received()) == 1
