@@ -46,6 +46,7 @@ from grounding_agent.core.intake import (
     CommandKind,
     CommandLedger,
     CommandRequest,
+    classify,
     take_command,
 )
 from grounding_agent.core.result import GroundingResult, error_result
@@ -236,6 +237,9 @@ class GroundingNode(LifecycleNode):
             # Loaded now, with the model, so a standing query's first answer does not stall on
             # importing the tracker (about 1 s) while camera frames queue up behind it.
             preload_tracker()
+            # Likewise the command reader (its language pipeline takes seconds to load): the
+            # first command is classified in the executor, which must not stall on it.
+            classify('find the red cube')
         except Exception as exc:  # any failure to load a model leaves the node unconfigured
             self._backend_state = f'failed to load: {exc}'
             self.get_logger().error(f'configure failed, backend not loaded: {exc}')
@@ -274,10 +278,12 @@ class GroundingNode(LifecycleNode):
         return self._entered('active', super().on_activate(state))
 
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
-        self._unsubscribe()
+        # Still subscribed while the worker stops: a command arriving meanwhile is answered
+        # 'shutting down' rather than left unread in the middleware when the reader goes.
         self._stop_worker(
             f'{_SHUTTING_DOWN}: the node was deactivated', timeout_s=self._stop_timeout_s
         )
+        self._unsubscribe()
         return self._entered('inactive', super().on_deactivate(state))
 
     def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -295,8 +301,8 @@ class GroundingNode(LifecycleNode):
         self, label: str, outcome: TransitionCallbackReturn, why: str
     ) -> TransitionCallbackReturn:
         """Shutdown or error: answer every accepted command, then free the model if it is safe."""
-        self._unsubscribe()
         stopped = self._stop_worker(f'{_SHUTTING_DOWN}: {why}', timeout_s=self._stop_timeout_s)
+        self._unsubscribe()
         if not (stopped and self._release()):
             return TransitionCallbackReturn.FAILURE
         return self._entered(label, outcome)
@@ -326,6 +332,10 @@ class GroundingNode(LifecycleNode):
         """'not loaded', 'loading <name>', '<name> loaded' or 'failed to load: <reason>'."""
         return self._backend_state
 
+    def command_counts(self) -> dict[str, int]:
+        """Commands received, answered, refused (answered at once) and lost, since start-up."""
+        return self._ledger.counts()
+
     def worker_counters(self) -> dict[str, Any]:
         """Commands, answers, busy, timeouts, errors, queued commands ({} before configure)."""
         worker = self._worker
@@ -342,8 +352,9 @@ class GroundingNode(LifecycleNode):
         return outcome
 
     def destroy_node(self) -> None:
+        stopped = self._stop_worker(f'{_SHUTTING_DOWN}: the node was destroyed', timeout_s=5.0)
         self._unsubscribe()
-        if self._stop_worker(f'{_SHUTTING_DOWN}: the node was destroyed', timeout_s=5.0):
+        if stopped:
             self._close_backend()
         else:
             self.get_logger().warning(
@@ -452,6 +463,9 @@ class GroundingNode(LifecycleNode):
         for subscription in self._subscriptions_active:
             self.destroy_subscription(subscription)
         self._subscriptions_active = []
+        for feed in self._feeds.values():
+            feed.slot.clear()
+            feed.sync.clear()
 
     def _stop_worker(self, reason: str, *, timeout_s: float = _STOP_TIMEOUT_S) -> bool:
         """Refuse new commands and answer the accepted ones with `reason` (publishers still up).
@@ -465,9 +479,6 @@ class GroundingNode(LifecycleNode):
                     f'the model is still running after {timeout_s:g} s; its command was '
                     'answered and the backend is kept until it returns'
                 )
-        for feed in self._feeds.values():
-            feed.slot.clear()
-            feed.sync.clear()
         return stopped
 
     def _release(self) -> bool:

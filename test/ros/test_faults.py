@@ -142,7 +142,7 @@ def command(text: str, request_id: str) -> str:
 def test_a_deeply_nested_command_is_answered_and_the_node_lives_on(
     ros: RosHarness, node_process: Any
 ) -> None:
-    node = node_process()
+    node = node_process(command_timeout_s=60.0)  # a loaded machine must not time it out
     peer = ros.peer()
     node.wait_connected(peer)
     peer.send_command('{"a":' * 10_000 + '1' + '}' * 10_000)
@@ -154,7 +154,7 @@ def test_a_deeply_nested_command_is_answered_and_the_node_lives_on(
     assert sum('nests deeper than' in r.reason for r in results) == 3
     peer.send_image(scene_image())
     peer.send_command(command('find the red cube', 'after'))
-    assert wait_for(lambda: 'after' in answers_by_id(peer.received()), timeout=60.0)
+    assert wait_for(lambda: 'after' in answers_by_id(peer.received()), timeout=120.0)
     assert answers_by_id(peer.received())['after'][0].status is ResultStatus.GROUNDED
     assert node.alive()
     assert node.end() == 0, node.stderr
@@ -258,6 +258,7 @@ def test_a_shutdown_under_a_busy_model_answers_its_command_but_frees_nothing(
     peer.send_command(command('find the red cube', 'held'))
     peer.send_command(command('find the red cube', 'queued'))
     assert blocking_model.inside.wait(20.0)
+    assert wait_for(lambda: node.command_counts()['received'] == 2)
     node._stop_timeout_s = 0.2  # the model stays inside detect() far longer
     assert node.trigger_shutdown() != TransitionCallbackReturn.SUCCESS
     assert node.lifecycle_state != 'finalized'
