@@ -133,7 +133,8 @@ def render_sequence(
     A moving sequence covers its `duration_s`; a still scene (`generate_scene(seed)`) gives
     `frames` identical renders (default 1). `frames` also caps a moving sequence.
     """
-    from grounding_agent.sim.scene import generate_scene, make_tracking_sequence
+    from grounding_agent.sim.scene import generate_scene
+    from grounding_agent.sim.sequences import make_tracking_sequence
     from grounding_agent.sim.world import SimWorld
 
     key = f'{kind}-{seed}-{width}x{height}-{rate_hz:g}hz-{frames}'

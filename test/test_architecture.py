@@ -136,3 +136,38 @@ def test_the_checks_see_imports_inside_functions_and_in_strings() -> None:
         'grounding_agent.demo',
         'grounding_agent.ros.sim_camera',
     ]
+
+
+# Folders whose every deliberate error is the package's own (one class per subsystem).
+OWN_ERRORS = ('sim', 'eval', 'demo', 'runtime')
+_BUILTIN_ERRORS = frozenset({'Exception', 'ValueError', 'KeyError', 'RuntimeError', 'TypeError'})
+
+
+def test_sim_eval_demo_and_runtime_raise_only_the_package_s_errors() -> None:
+    found = []
+    for part in OWN_ERRORS:
+        for path in sorted((PACKAGE / part).rglob('*.py')):
+            for node in ast.walk(ast.parse(path.read_text(encoding='utf-8'))):
+                if not isinstance(node, ast.Raise) or not isinstance(node.exc, ast.Call):
+                    continue
+                name = node.exc.func
+                if isinstance(name, ast.Name) and name.id in _BUILTIN_ERRORS:
+                    found.append(f'{path.relative_to(ROOT)}:{node.lineno}: {name.id}')
+    assert found == []
+
+
+def test_each_subsystem_error_is_a_grounding_error() -> None:
+    from grounding_agent.core.errors import GroundingError
+    from grounding_agent.demo.errors import DemoError
+    from grounding_agent.eval.benchmark import BenchmarkError
+    from grounding_agent.eval.errors import EvalError
+    from grounding_agent.eval.formats import DatasetFormatError
+    from grounding_agent.sim.errors import SimError
+    from grounding_agent.sim.look import LookError
+    from grounding_agent.voice.errors import VoiceError
+
+    for error in (DemoError, EvalError, SimError, VoiceError):
+        assert issubclass(error, GroundingError), error
+    assert issubclass(BenchmarkError, EvalError)
+    assert issubclass(DatasetFormatError, EvalError)
+    assert issubclass(LookError, SimError)

@@ -330,7 +330,7 @@ class QwenVlBackend(Backend):
         inputs = self._inputs(prepared, user_text)
         own = self._model.generation_config
         # Plain greedy decoding: no sampling, no repetition penalty (it would bend coordinates).
-        generation = GenerationConfig(
+        generation = GenerationConfig(  # type: ignore[no-untyped-call]
             do_sample=False,
             num_beams=1,
             max_new_tokens=self._max_new_tokens,

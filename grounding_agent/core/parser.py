@@ -358,10 +358,6 @@ def _fronted_place_last(segments: list[_Phrase]) -> list[_Phrase]:
     return kept[verb:] + kept[:verb]
 
 
-def _first_kind(phrase: _Phrase | None) -> str | None:
-    return phrase.senses[0][0] if phrase is not None else None
-
-
 def _resolve(segments: list[_Phrase], opener: CommandToken | None) -> list[CommandToken]:
     """Pick each phrase's category from its neighbours (documented rules, left to right)."""
     tokens: list[CommandToken] = [] if opener is None else [opener]

@@ -50,10 +50,6 @@ class Box:
             raise ValueError(f'box corners are swapped: {values}')
 
     @classmethod
-    def from_xywh(cls, x: float, y: float, w: float, h: float) -> Box:
-        return cls(x, y, x + w, y + h)
-
-    @classmethod
     def from_list(cls, values: Any) -> Box:
         x1, y1, x2, y2 = (float(v) for v in values)
         return cls(x1, y1, x2, y2)

@@ -21,6 +21,7 @@ import numpy.typing as npt
 from grounding_agent.core.errors import ConfigError
 from grounding_agent.core.result import STANDING_REQUEST_ID, GroundingResult
 from grounding_agent.core.types import Box
+from grounding_agent.demo.errors import DemoError
 from grounding_agent.demo.report import (
     DemoReport,
     DemoRow,
@@ -52,10 +53,6 @@ _TRUTH_WAIT_S = 2.0
 _DRAIN_S = 0.7
 # Images saved from the track phase: first, middle and last result.
 _TRACK_IMAGES = 3
-
-
-class DemoError(Exception):
-    """The demo could not run (a node failed to start, no camera frames)."""
 
 
 def _write_png(out: Path, name: str, rgb: npt.NDArray[np.uint8]) -> str:

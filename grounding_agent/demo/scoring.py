@@ -14,6 +14,7 @@ from typing import Any
 
 from grounding_agent.core.result import GroundingResult, ResultStatus, TrackState
 from grounding_agent.core.types import Box, Stamp
+from grounding_agent.demo.errors import DemoError
 from grounding_agent.demo.script import Expectation
 
 __all__ = ['TrueObject', 'TruthFrame', 'Verdict', 'relation_holds', 'score_result']
@@ -71,7 +72,7 @@ class TruthFrame:
         for candidate in self.objects:
             if candidate.name == name:
                 return candidate
-        raise KeyError(name)
+        raise DemoError(f'no object named {name!r} in the ground truth')
 
     def visible_matching(self, attributes: Sequence[tuple[str, str]]) -> list[TrueObject]:
         return [o for o in self.objects if o.box is not None and o.has(attributes)]
@@ -94,7 +95,7 @@ def relation_holds(truth: TruthFrame, subject: str, relation: str, anchor: str) 
         return depth_subject < depth_anchor
     if relation == 'behind':
         return depth_subject > depth_anchor
-    raise ValueError(f'unknown relation {relation!r}')
+    raise DemoError(f'unknown relation {relation!r}')
 
 
 @dataclass(frozen=True)

@@ -42,6 +42,7 @@ from grounding_agent.core.types import (
     RelationConstraint,
 )
 from grounding_agent.core.vocabulary import COLOURS
+from grounding_agent.eval.errors import EvalError
 from grounding_agent.sim.look import PRESETS
 from grounding_agent.sim.scene import SHAPES, SIZES, generate_scene
 from grounding_agent.sim.truth import TruthMatch, relation_truth, resolve_ref
@@ -135,7 +136,7 @@ _ORDINAL_SIDES = {
 }
 
 
-class BenchmarkError(Exception):
+class BenchmarkError(EvalError):
     """The benchmark cannot be generated as asked (bad arguments, scenes exhausted)."""
 
 

@@ -22,8 +22,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from grounding_agent.core.errors import GroundingError
 from grounding_agent.core.types import Box
+from grounding_agent.eval.errors import EvalError
 
 __all__ = [
     'REJECTION',
@@ -43,7 +43,7 @@ REJECTION = 'Rejection'
 _GROUNDINGME_KEYS = ('description', 'subtask_l1')
 
 
-class DatasetFormatError(GroundingError):
+class DatasetFormatError(EvalError):
     """An annotation file cannot be read; the message names the file and what is wrong."""
 
 

@@ -32,6 +32,7 @@ from grounding_agent.core.standing import StandingGrounding
 from grounding_agent.core.tracking import TrackerConfig, TrackSet
 from grounding_agent.core.types import Box, ObjectRef, Query, QueryKind, Stamp
 from grounding_agent.core.vocabulary import GENERIC_PHRASE
+from grounding_agent.eval.errors import EvalError
 from grounding_agent.sim.sequences import SEQUENCE_KINDS
 
 __all__ = [
@@ -308,7 +309,7 @@ def _tracking_target(spec: Any) -> Any:
         twins = [o for o in spec.objects if (o.colour, o.shape) == (obj.colour, obj.shape)]
         if len(twins) == 1:
             return obj
-    raise ValueError('the sequence has no moving object with a unique colour and shape')
+    raise EvalError('the sequence has no moving object with a unique colour and shape')
 
 
 def evaluate_tracking(

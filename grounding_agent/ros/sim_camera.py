@@ -212,10 +212,6 @@ class SimCameraNode(Node):
         """The SceneSpec being rendered."""
         return self._spec
 
-    @property
-    def frames_published(self) -> int:
-        return self._frames
-
     def _on_set_parameters(self, changes: list[Parameter[Any]]) -> SetParametersResult:
         for change in changes:
             if change.name == 'rate_hz':

@@ -25,6 +25,8 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from grounding_agent.sim.errors import SimError
+
 __all__ = [
     'MIN_SURFACE_DELTA_E',
     'PRESETS',
@@ -42,7 +44,7 @@ PRESETS: tuple[str, ...] = ('fixed', 'randomised')
 TEXTURES: tuple[str, ...] = ('plain', 'grain', 'speckle', 'weave')
 
 
-class LookError(ValueError):
+class LookError(SimError):
     """A preset or texture name this module does not know."""
 
 

@@ -13,6 +13,8 @@ import math
 import numpy as np
 import numpy.typing as npt
 
+from grounding_agent.sim.errors import SimError
+
 __all__ = [
     'MESH_SEGMENTS',
     'Mesh',
@@ -134,7 +136,7 @@ def shape_mesh(shape: str, width: float, height: float) -> Mesh | None:
         return cone_mesh(width / 2.0, height)
     if shape == 'cube':
         return None
-    raise ValueError(f'unknown shape {shape!r}')
+    raise SimError(f'unknown shape {shape!r}')
 
 
 def _join(parts: list[Mesh]) -> Mesh:

@@ -13,6 +13,8 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any
 
+from grounding_agent.sim.errors import SimError
+
 __all__ = ['CircularPath', 'LinearPath', 'ObjectPath', 'WaypointPath']
 
 Vec3 = tuple[float, float, float]
@@ -73,7 +75,7 @@ class CircularPath(ObjectPath):
 
     def __post_init__(self) -> None:
         if self.period_s == 0 or not math.isfinite(self.period_s):
-            raise ValueError(f'period_s must be finite and non-zero, got {self.period_s}')
+            raise SimError(f'period_s must be finite and non-zero, got {self.period_s}')
 
     def _angle(self, t: float) -> float:
         return self.phase + 2.0 * math.pi * t / self.period_s
@@ -111,10 +113,10 @@ class WaypointPath(ObjectPath):
 
     def __post_init__(self) -> None:
         if not self.waypoints:
-            raise ValueError('a waypoint path needs at least one waypoint')
+            raise SimError('a waypoint path needs at least one waypoint')
         times = [w[0] for w in self.waypoints]
         if any(b <= a for a, b in itertools.pairwise(times)):
-            raise ValueError(f'waypoint times must increase strictly, got {times}')
+            raise SimError(f'waypoint times must increase strictly, got {times}')
 
     def position_at(self, t: float) -> Vec3:
         points = self.waypoints

@@ -22,6 +22,7 @@ import numpy.typing as npt
 
 from grounding_agent.core.types import CameraIntrinsics
 from grounding_agent.core.vocabulary import COLOURS
+from grounding_agent.sim.errors import SimError
 from grounding_agent.sim.look import (
     PRESETS,
     RANGES,
@@ -46,7 +47,6 @@ __all__ = [
     'SimObject',
     'generate_scene',
     'look_at_pose',
-    'make_tracking_sequence',
     'object_dimensions',
     'silhouette_points',
     'visible_fraction_behind',
@@ -112,17 +112,17 @@ class SimObject:
 
     def __post_init__(self) -> None:
         if self.shape not in SHAPES:
-            raise ValueError(f'unknown shape {self.shape!r}; expected one of {SHAPES}')
+            raise SimError(f'unknown shape {self.shape!r}; expected one of {SHAPES}')
         if self.colour not in COLOUR_RGBA:
-            raise ValueError(f'unknown colour {self.colour!r}; expected one of {COLOURS}')
+            raise SimError(f'unknown colour {self.colour!r}; expected one of {COLOURS}')
         if self.size not in SIZE_M:
-            raise ValueError(f'unknown size {self.size!r}; expected one of {SIZES}')
+            raise SimError(f'unknown size {self.size!r}; expected one of {SIZES}')
         if self.height is not None and not (0.0 < self.height < 1.0):
-            raise ValueError(f'height must be in (0, 1) metres, got {self.height}')
+            raise SimError(f'height must be in (0, 1) metres, got {self.height}')
         if not 0.5 <= self.scale <= 2.0:
-            raise ValueError(f'scale must be within 0.5..2, got {self.scale}')
+            raise SimError(f'scale must be within 0.5..2, got {self.scale}')
         if self.paint is not None and not all(0.0 <= v <= 1.0 for v in self.paint):
-            raise ValueError(f'paint must be RGBA within 0..1, got {self.paint}')
+            raise SimError(f'paint must be RGBA within 0..1, got {self.paint}')
 
     @property
     def dimensions(self) -> tuple[float, float]:
@@ -188,14 +188,14 @@ class CameraPose:
 
     def __post_init__(self) -> None:
         if not (self.width > 0 and self.height > 0):
-            raise ValueError(f'image size must be positive, got {self.width}x{self.height}')
+            raise SimError(f'image size must be positive, got {self.width}x{self.height}')
         if not (0.0 < self.fov_deg < 170.0):
-            raise ValueError(f'fov_deg must be in (0, 170), got {self.fov_deg}')
+            raise SimError(f'fov_deg must be in (0, 170), got {self.fov_deg}')
         if not (0.0 < self.near < self.far):
-            raise ValueError(f'need 0 < near < far, got near={self.near} far={self.far}')
+            raise SimError(f'need 0 < near < far, got near={self.near} far={self.far}')
         forward = np.subtract(self.target, self.eye)
         if np.linalg.norm(np.cross(forward, self.up)) < 1e-9:
-            raise ValueError('the camera looks along its up vector')
+            raise SimError('the camera looks along its up vector')
 
     def with_resolution(self, width: int, height: int) -> CameraPose:
         return replace(self, width=width, height=height)
@@ -296,18 +296,15 @@ class SceneSpec:
     def __post_init__(self) -> None:
         names = [o.name for o in self.objects]
         if len(set(names)) != len(names):
-            raise ValueError(f'object names must be unique, got {names}')
+            raise SimError(f'object names must be unique, got {names}')
         if self.target is not None and self.target not in names:
-            raise ValueError(f'target {self.target!r} is not one of the objects {names}')
+            raise SimError(f'target {self.target!r} is not one of the objects {names}')
 
     def object(self, name: str) -> SimObject:
         for candidate in self.objects:
             if candidate.name == name:
                 return candidate
-        raise KeyError(name)
-
-    def with_camera(self, camera: CameraPose) -> SceneSpec:
-        return replace(self, camera=camera)
+        raise SimError(f'no object named {name!r} in the scene')
 
     def with_resolution(self, width: int, height: int) -> SceneSpec:
         return replace(self, camera=self.camera.with_resolution(width, height))
@@ -527,7 +524,7 @@ def generate_scene(
     look_rng = random.Random(f'grounding_agent.sim.scene/look/{seed}')
     low, high = (n_objects, n_objects) if isinstance(n_objects, int) else n_objects
     if not (1 <= low <= high <= 16):
-        raise ValueError(f'n_objects must be within 1..16, got {n_objects}')
+        raise SimError(f'n_objects must be within 1..16, got {n_objects}')
     count = rng.randint(low, high)
     camera = random_camera(rng, width=width, height=height)
     light = random_light(rng)
@@ -597,12 +594,3 @@ def _varied(obj: SimObject, rng: random.Random) -> SimObject:
     x, y, _ = obj.position
     return replace(obj, scale=scale, paint=jittered_paint(obj.rgba, rng),
                    position=(x, y, TABLE_TOP_Z + tall / 2.0))  # fmt: skip
-
-
-def make_tracking_sequence(
-    kind: str, seed: int, *, width: int = 320, height: int = 240, preset: str = 'fixed'
-) -> SceneSpec:
-    """A moving sequence for the tracking evaluation; see `grounding_agent.sim.sequences`."""
-    from grounding_agent.sim.sequences import make_tracking_sequence as make  # imports this module
-
-    return make(kind, seed, width=width, height=height, preset=preset)

@@ -136,9 +136,10 @@ def _object(entry: Any, index: int) -> SimObject:
     resting_z = TABLE_TOP_Z + tall / 2.0
     position = _on_table(_numbers(entry.get('position'), (2, 3), f'{what}.position'), resting_z)
     path = entry.get('path')
-    paint = None
+    paint: tuple[float, float, float, float] | None = None
     if entry.get('paint') is not None:
-        paint = _numbers(entry['paint'], (4,), f'{what}.paint')
+        red, green, blue, alpha = _numbers(entry['paint'], (4,), f'{what}.paint')
+        paint = (red, green, blue, alpha)
     try:
         return SimObject(
             name=str(entry.get('name') or f'o{index}_{colour}_{shape}'),

@@ -15,6 +15,7 @@ import random
 from dataclasses import replace
 
 from grounding_agent.core.vocabulary import COLOURS
+from grounding_agent.sim.errors import SimError
 from grounding_agent.sim.look import (
     PRESETS,
     RANGES,
@@ -193,7 +194,7 @@ def make_tracking_sequence(
     `look.RANGES` (moving objects keep their size: their paths rest on the table).
     """
     if kind not in SEQUENCE_KINDS:
-        raise ValueError(f'unknown sequence kind {kind!r}; expected one of {SEQUENCE_KINDS}')
+        raise SimError(f'unknown sequence kind {kind!r}; expected one of {SEQUENCE_KINDS}')
     if preset not in PRESETS:
         raise LookError(f'unknown preset {preset!r}; expected one of {PRESETS}')
     rng = random.Random(f'grounding_agent.sim.sequences/{kind}/{seed}')

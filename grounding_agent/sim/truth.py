@@ -38,6 +38,7 @@ from grounding_agent.core.vocabulary import (
     SHAPE_NOUNS,
     SIZE_SYNONYMS,
 )
+from grounding_agent.sim.errors import SimError
 from grounding_agent.sim.scene import SIZE_M
 from grounding_agent.sim.world import ObjectTruth
 
@@ -221,7 +222,7 @@ def _rank_key(order: OrdinalOrder, truth: ObjectTruth) -> float:
         return -truth.silhouette_area
     if order is OrdinalOrder.SMALLEST:
         return truth.silhouette_area
-    raise ValueError(order)
+    raise SimError(f'no ranking by {order.value!r}')
 
 
 def _separated(order: OrdinalOrder, a: ObjectTruth, b: ObjectTruth) -> bool:

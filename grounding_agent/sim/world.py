@@ -24,6 +24,7 @@ import numpy as np
 import numpy.typing as npt
 
 from grounding_agent.core.types import Box, CameraIntrinsics, Frame, Stamp
+from grounding_agent.sim.errors import SimError
 from grounding_agent.sim.look import TEXELS_PER_M, surface_texture
 from grounding_agent.sim.meshes import shape_mesh
 from grounding_agent.sim.scene import (
@@ -151,7 +152,7 @@ class Render:
         for candidate in self.objects:
             if candidate.name == name:
                 return candidate
-        raise KeyError(name)
+        raise SimError(f'no object named {name!r} in the render')
 
     def visible_objects(self) -> tuple[ObjectTruth, ...]:
         return tuple(o for o in self.objects if o.box is not None)
@@ -331,16 +332,12 @@ class SimWorld:
     def time(self) -> float:
         return self._time
 
-    def set_camera(self, camera: CameraPose) -> None:
-        """Render from another pose (or resolution) from now on."""
-        self._set_camera(camera)
-
     def set_time(self, t: float) -> None:
         """Move every object with a path to where it is at time t (seconds); no physics."""
         if self._client is None:
-            raise RuntimeError('the world is closed')
+            raise SimError('the world is closed')
         if not math.isfinite(t):
-            raise ValueError(f'time must be finite, got {t}')
+            raise SimError(f'time must be finite, got {t}')
         self._time = float(t)
         for obj, body in zip(self.spec.objects, self._body_ids):
             if obj.path is None:
@@ -354,7 +351,7 @@ class SimWorld:
     def render(self) -> Render:
         """Render the current state: RGB, metric depth, segmentation and object truth."""
         if self._client is None:
-            raise RuntimeError('the world is closed')
+            raise SimError('the world is closed')
         pb, camera = self._pb, self._camera
         spec = self.spec
         # Only a tinted light is passed, so the fixed preset renders as it always has.

@@ -351,10 +351,6 @@ def test_verify_is_not_offered(owlv2: OwlBackend, camera_image: np.ndarray) -> N
     assert owlv2.verify(camera_image, Box(0, 0, 10, 10), 'red cube') is None
 
 
-def test_warmup_runs(owlv2: OwlBackend) -> None:
-    owlv2.warmup()
-
-
 @pytest.mark.parametrize(
     ('settings', 'error', 'message'),
     [

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from grounding_agent.core.types import Relation, Stamp
+from grounding_agent.sim.errors import SimError
 from grounding_agent.sim.paths import LinearPath
 from grounding_agent.sim.scene import SHAPES, SceneSpec, SimObject, generate_scene, look_at_pose
 from grounding_agent.sim.truth import relation_truth
@@ -175,7 +176,7 @@ def test_worlds_are_independent_and_closing_is_final() -> None:
         image_b = second.render().rgb
         assert np.array_equal(first.render().rgb, image_a)
     assert not np.array_equal(image_a, image_b)
-    with pytest.raises(RuntimeError, match='closed'):
+    with pytest.raises(SimError, match='closed'):
         first.render()
     first.close()  # twice is fine
 
