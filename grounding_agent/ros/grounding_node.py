@@ -38,6 +38,7 @@ from rclpy.qos import (
 from rclpy.qos_overriding_options import QoSOverridingOptions
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_msgs.msg import Header, String
+from vision_msgs.msg import Detection2DArray
 from visualization_msgs.msg import MarkerArray
 
 from grounding_agent.core.debug_draw import draw_result
@@ -49,7 +50,7 @@ from grounding_agent.core.intake import (
     classify,
     take_command,
 )
-from grounding_agent.core.result import GroundingResult, error_result
+from grounding_agent.core.result import STANDING_REQUEST_ID, GroundingResult, error_result
 from grounding_agent.core.tracking import preload_tracker
 from grounding_agent.core.types import Frame
 from grounding_agent.ros.image_conversion import (
@@ -65,7 +66,6 @@ from grounding_agent.ros.outputs import (
     DiagnosticEntry,
     detection_array,
     diagnostic_array,
-    import_vision_msgs,
     markers_for_result,
 )
 from grounding_agent.ros.params import (
@@ -77,6 +77,7 @@ from grounding_agent.ros.params import (
     settings_from_values,
 )
 from grounding_agent.ros.spin import spin_node
+from grounding_agent.ros.typed_interfaces import TypedInterfaces
 from grounding_agent.ros.worker import (
     CameraFeed,
     CapturedImage,
@@ -127,18 +128,13 @@ class GroundingNode(LifecycleNode):
         self._ledger = CommandLedger()
         self._closing = ''  # why commands are refused at once ('' = they are not)
 
-        self._vision_msgs = import_vision_msgs()
-        if self._vision_msgs is None:
-            self.get_logger().info(
-                'vision_msgs is not installed: ~/detections is not published '
-                '(the planner topic carries the same boxes)'
-            )
         self._backend: Any = None
         self._worker: InferenceWorker | None = None
         self._backend_state = 'not loaded'
         self._lifecycle = 'unconfigured'
         self._publish_lock = threading.Lock()
         self._planner_pub: Any = None
+        self._tracking_pub: Any = None
         self._detections_pub: Any = None
         self._debug_pub: Any = None
         self._markers_pub: Any = None
@@ -158,6 +154,8 @@ class GroundingNode(LifecycleNode):
         self._deadline_timer = self.create_timer(
             _DEADLINE_PERIOD_S, self._expire_commands, callback_group=self._command_group
         )
+        # ~/ground and ~/track: typed requests that go through the same command path.
+        self._typed = TypedInterfaces(self, submit_command=self._on_command)
 
         if (
             self.get_parameter('autostart').value
@@ -361,6 +359,7 @@ class GroundingNode(LifecycleNode):
                 'the model is still running: the backend is not closed under it'
             )
         self._destroy_publishers()
+        self._typed.destroy()
         super().destroy_node()
 
     def _create_publishers(self) -> None:
@@ -376,21 +375,35 @@ class GroundingNode(LifecycleNode):
         self._planner_pub = self.create_lifecycle_publisher(
             String, settings.planner_topic, planner_qos, qos_overriding_options=overridable
         )
-        if self._vision_msgs is not None:
-            self._detections_pub = self.create_lifecycle_publisher(
-                self._vision_msgs.Detection2DArray,
-                '~/detections',
-                10,
-                qos_overriding_options=overridable,
-            )
+        # The standing grounding's result for every processed frame: volatile, so a planner
+        # joining late is replayed the command answers above, not stale tracking boxes.
+        self._tracking_pub = self.create_lifecycle_publisher(
+            String,
+            settings.tracking_topic,
+            QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE),
+            qos_overriding_options=overridable,
+        )
+        self._detections_pub = self.create_lifecycle_publisher(
+            Detection2DArray, '~/detections', 10, qos_overriding_options=overridable
+        )
         # Reliable (depth 2) so both RViz's default reliable subscription and best-effort
         # viewers can connect.
-        self._debug_pub = self.create_lifecycle_publisher(Image, '~/debug_image', 2)
-        self._markers_pub = self.create_lifecycle_publisher(MarkerArray, '~/markers', 10)
+        self._debug_pub = self.create_lifecycle_publisher(
+            Image, '~/debug_image', 2, qos_overriding_options=overridable
+        )
+        self._markers_pub = self.create_lifecycle_publisher(
+            MarkerArray, '~/markers', 10, qos_overriding_options=overridable
+        )
 
     def _destroy_publishers(self) -> None:
         with self._publish_lock:  # never under a result being published
-            for name in ('_planner_pub', '_detections_pub', '_debug_pub', '_markers_pub'):
+            for name in (
+                '_planner_pub',
+                '_tracking_pub',
+                '_detections_pub',
+                '_debug_pub',
+                '_markers_pub',
+            ):
                 publisher = getattr(self, name)
                 if publisher is not None:
                     self.destroy_lifecycle_publisher(publisher)
@@ -471,6 +484,7 @@ class GroundingNode(LifecycleNode):
         """Refuse new commands and answer the accepted ones with `reason` (publishers still up).
         False when the inference thread is still inside the model after `timeout_s`."""
         self._closing = reason
+        self._typed.stop_tracking('shutdown', reason)
         stopped = True
         if self._worker is not None:
             stopped = self._worker.stop(reason, timeout_s=timeout_s)
@@ -679,10 +693,14 @@ class GroundingNode(LifecycleNode):
 
     def _publish_result(self, result: GroundingResult, frame: Frame | None) -> bool:
         """Publish one result on every output (called from the worker and the executor);
-        False when it could not be published on the planner topic."""
+        False when it could not be published on its topic. Command answers go to the planner
+        topic, the standing grounding's per-frame results to the tracking topic."""
         settings = self._settings
         with self._publish_lock:
-            planner = self._planner_pub
+            # the Ground call or Track goal waiting for it, even when nothing can be published
+            self._typed.on_result(result)
+            standing = result.request_id == STANDING_REQUEST_ID
+            planner = self._tracking_pub if standing else self._planner_pub
             if planner is None:
                 self.get_logger().warning(
                     f'result dropped, node not configured: {result.status.value} {result.reason}',
@@ -700,8 +718,8 @@ class GroundingNode(LifecycleNode):
             if frame is None:
                 return True
             header = header_with(frame.stamp, frame.frame_id)
-            if self._detections_pub is not None and self._vision_msgs is not None:
-                self._detections_pub.publish(detection_array(result, header, self._vision_msgs))
+            if self._detections_pub is not None:
+                self._detections_pub.publish(detection_array(result, header))
             if settings.markers and self._markers_pub is not None:
                 self._markers_pub.publish(
                     markers_for_result(result, header, intrinsics=frame.intrinsics)

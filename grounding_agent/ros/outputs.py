@@ -1,34 +1,47 @@
-"""Grounding results as the standard messages beside the planner JSON.
+"""Grounding results as ROS messages beside the planner JSON.
 
-vision_msgs/Detection2DArray (only where vision_msgs is installed: the module is passed in, so
-the conversion is tested with a stand-in here), visualization_msgs/MarkerArray for RViz, and
-diagnostic_msgs/DiagnosticArray. Pure functions: message in, message out, no node.
+grounding_agent_interfaces/GroundingResult (the typed form of the JSON), vision_msgs/
+Detection2DArray, visualization_msgs/MarkerArray for RViz, and diagnostic_msgs/DiagnosticArray.
+Pure functions: message in, message out, no node.
 """
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from types import ModuleType
 from typing import Any
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from geometry_msgs.msg import PointStamped
 from std_msgs.msg import ColorRGBA, Header
+from vision_msgs.msg import (
+    BoundingBox2D,
+    Detection2D,
+    Detection2DArray,
+    ObjectHypothesisWithPose,
+)
 from visualization_msgs.msg import Marker, MarkerArray
 
 from grounding_agent.core.debug_draw import STATUS_COLOURS
 from grounding_agent.core.result import GroundingResult, TargetModel
 from grounding_agent.core.types import CameraIntrinsics
+from grounding_agent_interfaces.msg import GroundingResult as GroundingResultMsg
+from grounding_agent_interfaces.msg import RelationEvidence as RelationEvidenceMsg
+from grounding_agent_interfaces.msg import Target as TargetMsg
 
 __all__ = [
     'DiagnosticEntry',
+    'PointTransform',
     'detection_array',
     'diagnostic_array',
-    'import_vision_msgs',
+    'header_of_result',
     'markers_for_result',
+    'result_message',
     'result_targets',
 ]
+
+#: Maps a point of the camera frame to the target frame, or None when it cannot.
+PointTransform = Callable[[Sequence[float]], 'tuple[float, float, float] | None']
 
 _DEFAULT_SIZE_M = 0.1
 _LEVELS = {
@@ -39,14 +52,6 @@ _LEVELS = {
 }
 
 
-def import_vision_msgs() -> ModuleType | None:
-    """`vision_msgs.msg`, or None where the package is not installed."""
-    try:
-        return importlib.import_module('vision_msgs.msg')
-    except ImportError:
-        return None
-
-
 def result_targets(result: GroundingResult) -> list[TargetModel]:
     """The boxes a result points at: the target, else the candidates (ambiguous / answered)."""
     if result.target is not None:
@@ -54,21 +59,17 @@ def result_targets(result: GroundingResult) -> list[TargetModel]:
     return list(result.candidates)
 
 
-def detection_array(result: GroundingResult, header: Header, vision_msgs: Any) -> Any:
+def detection_array(result: GroundingResult, header: Header) -> Detection2DArray:
     """A vision_msgs/Detection2DArray: class_id = phrase, the real score, id = track id."""
-    array = vision_msgs.Detection2DArray(header=header)
+    array = Detection2DArray(header=header)
     for target in result_targets(result):
-        detection = vision_msgs.Detection2D(header=header)
+        detection = Detection2D(header=header)
         x1, y1, x2, y2 = target.box
-        bbox = vision_msgs.BoundingBox2D(size_x=float(x2 - x1), size_y=float(y2 - y1))
-        centre_x, centre_y = (x1 + x2) / 2.0, (y1 + y2) / 2.0
-        if hasattr(bbox.center, 'position'):  # Humble and later: vision_msgs/Pose2D
-            bbox.center.position.x, bbox.center.position.y = centre_x, centre_y
-        else:  # Foxy / Galactic: geometry_msgs/Pose2D
-            bbox.center.x, bbox.center.y = centre_x, centre_y
+        bbox = BoundingBox2D(size_x=float(x2 - x1), size_y=float(y2 - y1))
+        bbox.center.position.x, bbox.center.position.y = (x1 + x2) / 2.0, (y1 + y2) / 2.0
         detection.bbox = bbox
         detection.id = target.track_id or ''
-        hypothesis = vision_msgs.ObjectHypothesisWithPose()
+        hypothesis = ObjectHypothesisWithPose()
         hypothesis.hypothesis.class_id = target.phrase
         hypothesis.hypothesis.score = float(target.score)
         if target.point is not None:
@@ -77,6 +78,101 @@ def detection_array(result: GroundingResult, header: Header, vision_msgs: Any) -
         detection.results = [hypothesis]
         array.detections.append(detection)
     return array
+
+
+def header_of_result(result: GroundingResult) -> Header:
+    """The stamp and optical frame of the image a result is about (zero stamp when none)."""
+    header = Header(frame_id=result.frame_id)
+    if result.stamp is not None:
+        header.stamp.sec, header.stamp.nanosec = result.stamp.sec, result.stamp.nanosec
+    return header
+
+
+def _target_message(
+    target: TargetModel, header: Header, to_target_frame: PointTransform | None, frame: str
+) -> TargetMsg:
+    message = TargetMsg(
+        phrase=target.phrase,
+        box=[float(v) for v in target.box],
+        score=float(target.score),
+        track_id=target.track_id or '',
+        source=target.source.value,
+        since_seen_s=float(target.since_seen_s),
+    )
+    if target.point is None:
+        return message
+    message.has_point = True
+    message.point.x, message.point.y, message.point.z = (float(v) for v in target.point)
+    moved = to_target_frame(target.point) if to_target_frame is not None else None
+    if moved is not None:
+        stamped = PointStamped(header=Header(stamp=header.stamp, frame_id=frame))
+        stamped.point.x, stamped.point.y, stamped.point.z = moved
+        message.point_in_target_frame = stamped
+    return message
+
+
+def _answer_fields(answer: bool | int | str | None) -> dict[str, Any]:
+    if answer is None:
+        return {'answer_type': ''}
+    if isinstance(answer, bool):  # before int: a bool is an int in Python
+        return {'answer_type': GroundingResultMsg.ANSWER_BOOL, 'answer_bool': answer}
+    if isinstance(answer, int):
+        return {'answer_type': GroundingResultMsg.ANSWER_INT, 'answer_int': answer}
+    return {'answer_type': GroundingResultMsg.ANSWER_TEXT, 'answer_text': str(answer)}
+
+
+def result_message(
+    result: GroundingResult,
+    *,
+    target_frame: str = '',
+    to_target_frame: PointTransform | None = None,
+) -> GroundingResultMsg:
+    """The typed GroundingResult carrying what the planner JSON carries.
+
+    `to_target_frame` maps 3D points from the camera's optical frame into `target_frame`
+    (a tf2 lookup at the image's stamp in the node); a point it cannot map keeps only its
+    camera-frame value.
+    """
+    header = header_of_result(result)
+
+    def target(model: TargetModel) -> TargetMsg:
+        return _target_message(model, header, to_target_frame, target_frame)
+
+    message = GroundingResultMsg(
+        header=header,
+        schema=result.schema_,
+        request_id=result.request_id,
+        command=result.command,
+        kind=result.kind,
+        status=result.status.value,
+        reason=result.reason,
+        camera=result.camera,
+        track_state=result.track_state.value if result.track_state is not None else '',
+        candidates=[target(c) for c in result.candidates],
+        target_frame=target_frame,
+        backend=result.backend,
+        model_latency_ms=float(result.latency_ms.get('model', 0.0)),
+        total_latency_ms=float(result.latency_ms.get('total', 0.0)),
+        **_answer_fields(result.answer),
+    )
+    if result.target is not None:
+        message.has_target = True
+        message.target = target(result.target)
+    for evidence in result.relations:
+        relation = RelationEvidenceMsg(
+            relation=evidence.relation,
+            subject=evidence.subject,
+            object=evidence.object,
+            score=float(evidence.score),
+        )
+        if evidence.object_box is not None:
+            relation.has_object_box = True
+            relation.object_box = [float(v) for v in evidence.object_box]
+        if evidence.object_box_2 is not None:
+            relation.has_object_box_2 = True
+            relation.object_box_2 = [float(v) for v in evidence.object_box_2]
+        message.relations.append(relation)
+    return message
 
 
 def _colour(result: GroundingResult, alpha: float) -> ColorRGBA:

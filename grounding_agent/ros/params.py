@@ -190,6 +190,13 @@ _NODE_PARAMETERS: tuple[ParamSpec, ...] = (
         read_only=True,
     ),
     ParamSpec(
+        'tracking_topic',
+        'planner/tracking',
+        "where the standing grounding's result for every processed frame goes "
+        '(std_msgs/String JSON, reliable, volatile)',
+        read_only=True,
+    ),
+    ParamSpec(
         'planner_qos_depth',
         5,
         'results kept for late-joining planners',
@@ -329,6 +336,7 @@ class NodeSettings:
     diagnostics_period_s: float
     image_qos: str
     planner_topic: str
+    tracking_topic: str
     planner_qos_depth: int
     resolver: ResolverConfig
     tracking: TrackerConfig
@@ -350,8 +358,10 @@ def settings_from_values(values: Mapping[str, Any]) -> NodeSettings:
     if image_qos not in IMAGE_QOS_CHOICES:
         raise ConfigError(f'image_qos must be one of {list(IMAGE_QOS_CHOICES)}, got {image_qos!r}')
     planner_topic = str(values['planner_topic'])
-    if not planner_topic:
-        raise ConfigError('planner_topic must not be empty')
+    tracking_topic = str(values['tracking_topic'])
+    for name, topic in (('planner_topic', planner_topic), ('tracking_topic', tracking_topic)):
+        if not topic:
+            raise ConfigError(f'{name} must not be empty')
     resolver = ResolverConfig.from_mapping(
         {
             name[len('resolver.') :]: value
@@ -384,6 +394,7 @@ def settings_from_values(values: Mapping[str, Any]) -> NodeSettings:
         diagnostics_period_s=float(values['diagnostics_period_s']),
         image_qos=image_qos,
         planner_topic=planner_topic,
+        tracking_topic=tracking_topic,
         planner_qos_depth=int(values['planner_qos_depth']),
         resolver=resolver,
         tracking=tracking,

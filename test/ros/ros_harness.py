@@ -127,6 +127,8 @@ class Peer:
         }
         self.commands = self.node.create_publisher(String, f'{prefix}/grounding_node/command', 10)
         self.node.create_subscription(String, f'{prefix}/planner', self._on_result, PLANNER_QOS)
+        # the standing grounding's per-frame results (volatile), heard into the same list
+        self.node.create_subscription(String, f'{prefix}/tracking', self._on_result, 50)
         harness.executor.add_node(self.node)
 
     def _on_result(self, msg: String) -> None:
@@ -224,6 +226,7 @@ class RosHarness:
         values = {
             'backend.name': 'test_scripted',
             'planner_topic': f'{self.prefix}/planner',
+            'tracking_topic': f'{self.prefix}/tracking',
             'image_qos': 'reliable',
             **self.camera_parameters(cameras),
             **parameters,

@@ -100,10 +100,10 @@ def test_grounding_result_survives_serialisation() -> None:
     result.has_target = True
     result.target.phrase = 'red mug'
     result.target.box = [1.0, 2.0, 3.0, 4.0]
-    result.target.source = interfaces.Target.SOURCE_PREDICTED
+    result.target.source = interfaces.Target.SOURCE_MOTION
     result.candidates = [interfaces.Target(phrase='cup')]
     back = deserialize_message(serialize_message(result), interfaces.GroundingResult)
     assert back.status == 'grounded'
     assert (back.target.phrase, list(back.target.box)) == ('red mug', [1.0, 2.0, 3.0, 4.0])
-    assert back.target.source == 'predicted'
+    assert back.target.source == 'motion'
     assert [c.phrase for c in back.candidates] == ['cup']

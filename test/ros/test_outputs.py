@@ -1,8 +1,7 @@
-"""Results as vision_msgs detections, RViz markers and diagnostics (messages only, no DDS)."""
+"""Results as the typed result, vision_msgs detections, RViz markers and diagnostics (messages
+only, no DDS)."""
 
 from __future__ import annotations
-
-from types import SimpleNamespace
 
 import pytest
 
@@ -11,7 +10,14 @@ pytest.importorskip('visualization_msgs.msg')
 from diagnostic_msgs.msg import DiagnosticStatus
 from visualization_msgs.msg import Marker
 
-from grounding_agent.core.result import GroundingResult, ResultStatus, TargetModel
+from grounding_agent.core.result import (
+    BoxSource,
+    GroundingResult,
+    RelationEvidence,
+    ResultStatus,
+    StampModel,
+    TargetModel,
+)
 from grounding_agent.core.types import CameraIntrinsics, Stamp
 from grounding_agent.ros.image_conversion import header_with
 from grounding_agent.ros.outputs import (
@@ -19,35 +25,10 @@ from grounding_agent.ros.outputs import (
     detection_array,
     diagnostic_array,
     markers_for_result,
+    result_message,
 )
 
 HEADER = header_with(Stamp(sec=3, nanosec=5), 'camera_optical')
-
-
-class _Msg(SimpleNamespace):
-    """Builds attributes on first access, like a ROS message with nested defaults."""
-
-    def __getattr__(self, name: str) -> _Msg:
-        value = _Msg()
-        setattr(self, name, value)
-        return value
-
-
-def fake_vision_msgs() -> SimpleNamespace:
-    """Stand-in for the vision_msgs.msg module (Humble layout), which cannot be installed here."""
-
-    def detection_array(**fields: object) -> _Msg:
-        return _Msg(detections=[], **fields)
-
-    def bounding_box(**fields: object) -> _Msg:
-        return _Msg(center=_Msg(position=_Msg(x=0.0, y=0.0), theta=0.0), **fields)
-
-    return SimpleNamespace(
-        Detection2DArray=detection_array,
-        Detection2D=lambda **fields: _Msg(results=[], id='', **fields),
-        BoundingBox2D=bounding_box,
-        ObjectHypothesisWithPose=_Msg,
-    )
 
 
 def grounded(point: list[float] | None) -> GroundingResult:
@@ -61,7 +42,7 @@ def grounded(point: list[float] | None) -> GroundingResult:
 
 
 def test_detection_array_carries_phrase_score_track_and_box_centre() -> None:
-    array = detection_array(grounded([0.1, 0.2, 1.5]), HEADER, fake_vision_msgs())
+    array = detection_array(grounded([0.1, 0.2, 1.5]), HEADER)
     assert array.header is HEADER
     (detection,) = array.detections
     assert detection.id == '7'
@@ -81,7 +62,7 @@ def test_ambiguous_result_lists_every_candidate() -> None:
             TargetModel(phrase='cup', box=[20, 0, 30, 10], score=0.49),
         ],
     )
-    array = detection_array(result, HEADER, fake_vision_msgs())
+    array = detection_array(result, HEADER)
     assert [d.results[0].hypothesis.score for d in array.detections] == [0.5, 0.49]
 
 
@@ -115,3 +96,98 @@ def test_diagnostics_levels_and_values() -> None:
     assert [(v.key, v.value) for v in backend.values] == [('errors', '2')]
     assert camera.level == DiagnosticStatus.OK
     assert camera.values[0].value == '29.960'
+
+
+def test_result_message_carries_what_the_json_carries() -> None:
+    result = GroundingResult(
+        request_id='42',
+        command='find the red cube left of the blue cube',
+        status=ResultStatus.GROUNDED,
+        reason='red cube is left of blue cube',
+        stamp=StampModel(sec=7, nanosec=9),
+        frame_id='camera_optical',
+        camera='front',
+        target=TargetModel(
+            phrase='red cube',
+            box=[100, 50, 140, 90],
+            score=0.9,
+            track_id='7',
+            point=[0.1, 0.2, 1.5],
+            source=BoxSource.MOTION,
+            since_seen_s=0.25,
+        ),
+        relations=[
+            RelationEvidence(
+                relation='left_of',
+                subject='red cube',
+                object='blue cube',
+                score=0.8,
+                object_box=[200, 50, 240, 90],
+            )
+        ],
+        latency_ms={'model': 12.0, 'total': 15.5},
+        backend='color_shape',
+    )
+    message = result_message(result)
+    assert (message.header.stamp.sec, message.header.stamp.nanosec) == (7, 9)
+    assert message.header.frame_id == 'camera_optical'
+    assert (message.request_id, message.status, message.camera) == ('42', 'grounded', 'front')
+    assert message.schema == result.schema_
+    assert message.has_target
+    target = message.target
+    assert (target.phrase, target.track_id, target.source) == ('red cube', '7', 'motion')
+    assert list(target.box) == [100.0, 50.0, 140.0, 90.0]
+    assert (target.score, target.since_seen_s) == (0.9, 0.25)
+    assert target.has_point
+    assert (target.point.x, target.point.y, target.point.z) == (0.1, 0.2, 1.5)
+    assert target.point_in_target_frame.header.frame_id == ''  # no target frame asked for
+    (relation,) = message.relations
+    assert (relation.relation, relation.object, relation.has_object_box) == (
+        'left_of',
+        'blue cube',
+        True,
+    )
+    assert not relation.has_object_box_2
+    assert (message.model_latency_ms, message.total_latency_ms) == (12.0, 15.5)
+
+
+def test_result_message_carries_the_point_in_the_target_frame_too() -> None:
+    result = grounded([0.1, 0.2, 1.5])
+
+    def shift(point: list[float]) -> tuple[float, float, float]:
+        return (point[0] + 1.0, point[1], point[2])
+
+    message = result_message(result, target_frame='base_link', to_target_frame=shift)
+    assert message.target_frame == 'base_link'
+    moved = message.target.point_in_target_frame
+    assert moved.header.frame_id == 'base_link'
+    assert (moved.point.x, moved.point.y, moved.point.z) == (1.1, 0.2, 1.5)
+    assert (message.target.point.x, message.target.point.z) == (0.1, 1.5)  # camera frame kept
+
+
+def test_result_message_without_a_transform_leaves_the_target_frame_point_empty() -> None:
+    message = result_message(grounded([0.1, 0.2, 1.5]), target_frame='map', to_target_frame=None)
+    assert message.target.point_in_target_frame.header.frame_id == ''
+
+
+@pytest.mark.parametrize(
+    ('answer', 'fields'),
+    [
+        (None, ('', False, 0, '')),
+        (True, ('bool', True, 0, '')),
+        (3, ('int', False, 3, '')),
+        ('the red one', ('text', False, 0, 'the red one')),
+    ],
+)
+def test_result_message_answer_is_typed(
+    answer: bool | int | str | None, fields: tuple[str, bool, int, str]
+) -> None:
+    result = GroundingResult(status=ResultStatus.ANSWERED, reason='counted', answer=answer)
+    message = result_message(result)
+    assert (
+        message.answer_type,
+        message.answer_bool,
+        message.answer_int,
+        message.answer_text,
+    ) == fields
+    assert not message.has_target
