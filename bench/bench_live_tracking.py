@@ -174,6 +174,9 @@ def _node_parameters(topics: Topics, query: str, backend: str) -> dict[str, Any]
         'camera.front.depth_topic': '',
         'camera.front.camera_info_topic': '',
         'planner_topic': topics.planner,
+        # the standing query's per-frame results on the same topic: the listener (volatile)
+        # hears both streams in the order they were published
+        'tracking_topic': topics.planner,
         'query': query,
         'backend.name': backend,
         'markers.enabled': False,

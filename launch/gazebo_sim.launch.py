@@ -30,23 +30,23 @@ WORLD_FILE = 'tabletop.sdf'
 # `<topic>` of the world's rgbd_camera sensor plus the suffixes gz-sensors appends.
 BRIDGED_TOPICS = {
     '/clock': ('/clock', 'rosgraph_msgs/msg/Clock', 'gz.msgs.Clock'),
-    '/tabletop/camera/image': ('/sim/camera/image_raw', 'sensor_msgs/msg/Image', 'gz.msgs.Image'),
+    '/tabletop/camera/image': ('sim/camera/image_raw', 'sensor_msgs/msg/Image', 'gz.msgs.Image'),
     '/tabletop/camera/depth_image': (
-        '/sim/camera/depth/image_raw',
+        'sim/camera/depth/image_raw',
         'sensor_msgs/msg/Image',
         'gz.msgs.Image',
     ),
     '/tabletop/camera/camera_info': (
-        '/sim/camera/camera_info',
+        'sim/camera/camera_info',
         'sensor_msgs/msg/CameraInfo',
         'gz.msgs.CameraInfo',
     ),
 }
 # Topics the node's default camera reads (config/grounding_agent.yaml) -> the bridged ones.
 CAMERA_REMAPPINGS = {
-    '/camera/image_raw': '/sim/camera/image_raw',
-    '/camera/depth/image_raw': '/sim/camera/depth/image_raw',
-    '/camera/camera_info': '/sim/camera/camera_info',
+    'camera/image_raw': 'sim/camera/image_raw',
+    'camera/depth/image_raw': 'sim/camera/depth/image_raw',
+    'camera/camera_info': 'sim/camera/camera_info',
 }
 
 
@@ -95,6 +95,8 @@ def generate_launch_description() -> LaunchDescription:
         package='ros_gz_bridge',
         executable='parameter_bridge',
         name='tabletop_bridge',
+        # in the node's namespace: the bridged camera topics are relative and move with it
+        namespace=LaunchConfiguration('namespace'),
         arguments=bridge_arguments(),
         remappings=[(gz, ros) for gz, (ros, _, _) in BRIDGED_TOPICS.items() if gz != ros],
         parameters=[{'use_sim_time': LaunchConfiguration('use_sim_time')}],

@@ -26,9 +26,9 @@ from launch import LaunchDescription
 # Topics the default camera ('front') reads, as config/grounding_agent.yaml sets them; the
 # launch arguments of the same names remap them.
 CAMERA_TOPICS = {
-    'image': '/camera/image_raw',
-    'depth': '/camera/depth/image_raw',
-    'camera_info': '/camera/camera_info',
+    'image': 'camera/image_raw',
+    'depth': 'camera/depth/image_raw',
+    'camera_info': 'camera/camera_info',
 }
 
 

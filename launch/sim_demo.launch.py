@@ -22,17 +22,18 @@ from launch_ros.parameter_descriptions import ParameterValue
 
 from launch import LaunchDescription
 
-# sim_camera's default topics (its `topic_prefix` parameter is '/sim/camera').
+# sim_camera's default topics (its `topic_prefix` parameter is 'sim/camera'), in the namespace
+# both nodes share.
 SIM_CAMERA_TOPICS = {
-    'image': '/sim/camera/image_raw',
-    'depth': '/sim/camera/depth/image_raw',
-    'camera_info': '/sim/camera/camera_info',
+    'image': 'sim/camera/image_raw',
+    'depth': 'sim/camera/depth/image_raw',
+    'camera_info': 'sim/camera/camera_info',
 }
 # Topics the node's default camera reads (config/grounding_agent.yaml) -> the simulated ones.
 CAMERA_REMAPPINGS = {
-    '/camera/image_raw': SIM_CAMERA_TOPICS['image'],
-    '/camera/depth/image_raw': SIM_CAMERA_TOPICS['depth'],
-    '/camera/camera_info': SIM_CAMERA_TOPICS['camera_info'],
+    'camera/image_raw': SIM_CAMERA_TOPICS['image'],
+    'camera/depth/image_raw': SIM_CAMERA_TOPICS['depth'],
+    'camera/camera_info': SIM_CAMERA_TOPICS['camera_info'],
 }
 
 

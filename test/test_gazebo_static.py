@@ -121,7 +121,7 @@ def launch_arguments(tree: ast.Module) -> dict[str, ast.expr | None]:
 def front_camera_topics() -> dict[str, str]:
     """The default camera's topics as the shipped parameter file sets them."""
     document = yaml.safe_load((ROOT / 'config' / 'grounding_agent.yaml').read_text())
-    front = document['grounding_node']['ros__parameters']['camera']['front']
+    front = document['/**']['ros__parameters']['camera']['front']
     return {kind: front[f'{kind}_topic'] for kind in RGBD_SUFFIXES}
 
 

@@ -70,6 +70,8 @@ class Operator:
             durability=DurabilityPolicy.TRANSIENT_LOCAL,
         )
         self.node.create_subscription(String, topics['planner'], self._on_result, planner_qos)
+        # the standing query's per-frame results (volatile) into the same list
+        self.node.create_subscription(String, topics['tracking'], self._on_result, 100)
         self.node.create_subscription(String, topics['truth'], self._on_truth, 50)
         # Reliable (sim_camera publishes reliably): an answered frame's image must not be lost.
         image_qos = QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE)
@@ -194,6 +196,7 @@ class DemoNodes:
             **camera,
             'truth': f'{NAMESPACE}/sim/ground_truth',
             'planner': f'{NAMESPACE}/planner',
+            'tracking': f'{NAMESPACE}/tracking',
             'command': f'{NAMESPACE}/grounding_node/command',
         }
         self._context = Context()
@@ -248,6 +251,7 @@ class DemoNodes:
         node_parameters = {
             'backend.name': self.backend,
             'planner_topic': topics['planner'],
+            'tracking_topic': topics['tracking'],
             'cameras': ['front'],
             'camera.front.image_topic': topics['image'],
             'camera.front.depth_topic': topics['depth'],

@@ -105,12 +105,18 @@ class GroundingNode(LifecycleNode):
 
     def __init__(self, node_name: str = 'grounding_node', **kwargs: Any) -> None:
         super().__init__(node_name, **kwargs)
-        self._declare(PARAMETERS)
-        cameras = [str(c) for c in self.get_parameter('cameras').value]
-        # Per-camera topics are declared from the `cameras` list given at start-up.
-        for camera in dict.fromkeys(cameras):
-            self._declare(camera_parameters(camera))
-        self._settings: NodeSettings = settings_from_values(self._parameter_values())
+        try:
+            self._declare(PARAMETERS)
+            cameras = [str(c) for c in self.get_parameter('cameras').value]
+            # Per-camera topics are declared from the `cameras` list given at start-up.
+            for camera in dict.fromkeys(cameras):
+                self._declare(camera_parameters(camera))
+            self._settings: NodeSettings = settings_from_values(self._parameter_values())
+        except Exception:
+            # Bad start-up parameters: free the half-built node here, so shutting rclpy down
+            # does not call our destroy_node on attributes that were never made.
+            super().destroy_node()
+            raise
         self.add_on_set_parameters_callback(self._on_set_parameters)
 
         self._wakeup = threading.Event()
@@ -144,7 +150,12 @@ class GroundingNode(LifecycleNode):
 
         # /diagnostics is a plain publisher, alive in every lifecycle state, so a model that
         # failed to load is visible without the node being active.
-        self._diagnostics_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
+        self._diagnostics_pub = self.create_publisher(
+            DiagnosticArray,
+            '/diagnostics',
+            10,
+            qos_overriding_options=QoSOverridingOptions.with_default_policies(),
+        )
         self._diagnostics_timer = self.create_timer(
             self._settings.diagnostics_period_s,
             self._publish_diagnostics,
@@ -460,6 +471,7 @@ class GroundingNode(LifecycleNode):
                 callback_group=self._command_group,
                 event_callbacks=events,
                 raw=True,
+                qos_overriding_options=QoSOverridingOptions.with_default_policies(),
             )
         except Exception as exc:  # an RMW without the message-lost event: count nothing
             self.get_logger().warning(f'~/command without message-lost events: {exc}')
@@ -470,6 +482,7 @@ class GroundingNode(LifecycleNode):
                 qos,
                 callback_group=self._command_group,
                 raw=True,
+                qos_overriding_options=QoSOverridingOptions.with_default_policies(),
             )
 
     def _unsubscribe(self) -> None:
@@ -753,7 +766,8 @@ class GroundingNode(LifecycleNode):
 
     def _publish_diagnostics(self) -> None:
         now = time.monotonic()
-        name = self.get_name()
+        # Fully qualified, so the entries of two namespaced nodes never collide.
+        name = self.get_fully_qualified_name()
         state = self._lifecycle
         entries = []
         counters = self.worker_counters()
@@ -804,7 +818,9 @@ class GroundingNode(LifecycleNode):
                 )
             )
         self._diagnostics_pub.publish(
-            diagnostic_array(entries, Header(stamp=self.get_clock().now().to_msg()))
+            diagnostic_array(
+                entries, Header(stamp=self.get_clock().now().to_msg()), hardware_id=name
+            )
         )
 
 

@@ -243,14 +243,17 @@ class DiagnosticEntry:
     hardware_id: str = ''
 
 
-def diagnostic_array(entries: Sequence[DiagnosticEntry], header: Header) -> DiagnosticArray:
+def diagnostic_array(
+    entries: Sequence[DiagnosticEntry], header: Header, *, hardware_id: str = ''
+) -> DiagnosticArray:
+    """One DiagnosticStatus per entry; `hardware_id` for the entries that name none."""
     array = DiagnosticArray(header=header)
     for entry in entries:
         status = DiagnosticStatus(
             level=_LEVELS[entry.level],
             name=entry.name,
             message=entry.message,
-            hardware_id=entry.hardware_id,
+            hardware_id=entry.hardware_id or hardware_id,
         )
         status.values = [KeyValue(key=str(k), value=_text(v)) for k, v in entry.values.items()]
         array.status.append(status)

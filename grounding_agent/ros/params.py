@@ -185,7 +185,7 @@ _NODE_PARAMETERS: tuple[ParamSpec, ...] = (
     ),
     ParamSpec(
         'planner_topic',
-        '/planner/grounding',
+        'planner/grounding',
         'where result JSON goes (std_msgs/String, reliable, transient local)',
         read_only=True,
     ),
@@ -284,10 +284,10 @@ def camera_parameters(camera: str) -> tuple[ParamSpec, ...]:
         )
     front = camera == 'front'
     topics = {
-        'image': '/camera/image_raw' if front else '',
+        'image': 'camera/image_raw' if front else '',
         'compressed': '',
-        'depth': '/camera/depth/image_raw' if front else '',
-        'camera_info': '/camera/camera_info' if front else '',
+        'depth': 'camera/depth/image_raw' if front else '',
+        'camera_info': 'camera/camera_info' if front else '',
     }
     what = {
         'image': 'sensor_msgs/Image colour topic (rgb8, bgr8, rgba8, bgra8, mono8)',

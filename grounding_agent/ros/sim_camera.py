@@ -77,13 +77,13 @@ SIM_CAMERA_PARAMETERS: tuple[ParamSpec, ...] = (
     ParamSpec('frame_id', 'sim_camera_optical_frame', 'frame of all messages', read_only=True),
     ParamSpec(
         'topic_prefix',
-        '/sim/camera',
+        'sim/camera',
         'image_raw, depth/image_raw and camera_info are published under it',
         read_only=True,
     ),
     ParamSpec(
         'ground_truth_topic',
-        '/sim/ground_truth',
+        'sim/ground_truth',
         'ground truth JSON per frame (std_msgs/String)',
         read_only=True,
     ),

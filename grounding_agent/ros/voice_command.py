@@ -58,7 +58,7 @@ VOICE_PARAMETERS: tuple[ParamSpec, ...] = (
     ParamSpec('source', 'microphone', 'where audio comes from: microphone, topic or wav', True),
     ParamSpec(
         'command_topic',
-        '/grounding_node/command',
+        'grounding_node/command',
         'recognised commands are published here (std_msgs/String)',
         True,
     ),
@@ -71,7 +71,7 @@ VOICE_PARAMETERS: tuple[ParamSpec, ...] = (
     ParamSpec('objects', list(default_objects()), 'object names operators may say', True),
     ParamSpec(
         'planner_topic',
-        '/planner/grounding',
+        'planner/grounding',
         "the grounding node's answers (to say back the answers to spoken commands)",
         True,
     ),
