@@ -236,6 +236,28 @@ def test_the_track_line_counts_the_track_ids_before_naming_them() -> None:
     assert line(None).endswith('0 track ids')
 
 
+def test_the_frames_line_scores_the_latest_box_of_each_frame() -> None:
+    from grounding_agent.core.result import StampModel
+
+    def row(sec: int, correct: bool, iou: float | None, boxed: bool = True) -> DemoRow:
+        result = answer(GROUNDED, box=[10, 10, 20, 20], track_state=TrackState.TRACKING)
+        result = result.model_copy(
+            update={'stamp': StampModel(sec=sec), 'target': result.target if boxed else None}
+        )
+        return DemoRow('t', 'track the ball', result, Verdict(correct, 'ball', iou=iou))
+
+    rows = (
+        row(1, False, 0.1),  # frame 1: the prediction was off ...
+        row(1, True, 0.9),  # ... and the model's box for it is on the object: counts
+        row(2, True, 0.8),
+        row(3, False, None),  # the ball hidden: not a visible frame
+        row(4, False, 0.0, boxed=False),  # visible, no box
+    )
+    summary = TrackSummary('track the ball', 'ball', 8.0, rows)
+    assert summary.frames_on_object == (3, 2, 2)
+    assert summary.frames_line().endswith('the box on the object in 2 of them (100%)')
+
+
 # -- end to end ---------------------------------------------------------------------------------
 
 needs_ros = pytest.mark.skipif(

@@ -16,6 +16,7 @@ last sighting: the object is then reported as not seen.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -38,6 +39,15 @@ from grounding_agent.core.types import Box, Detection, Query
 __all__ = ['StandingGrounding', 'StandingUpdate', 'scene_change']
 
 _LOCK_MIN_IOU = 0.3
+# A model box this far (IoU) from the image match of the same frame means following went wrong.
+_AGREEMENT_IOU = 0.3
+# Image matches kept (a few seconds at 30 Hz): enough to find the frame a late answer is about.
+_FOLLOW_HISTORY = 90
+# Velocity from image matches this far apart (nearer ones are dominated by the match's step).
+_VELOCITY_SPAN_S = 0.2
+# Search half a box size around the prediction, one more per 0.5 s since the last look, up to 2.
+_SEARCH_GROWTH_PER_S = 2.0
+_MAX_SEARCH_MARGIN = 2.0
 
 
 @dataclass(frozen=True)
@@ -57,8 +67,11 @@ def scene_change(previous: npt.NDArray[np.uint8] | None, current: npt.NDArray[np
 
 
 def thumbnail(image: npt.NDArray[np.uint8], size: int = 32) -> npt.NDArray[np.uint8]:
-    """A size x size grey thumbnail by area averaging (about 0.1 ms for 640x480)."""
-    small = cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA)
+    """A size x size grey thumbnail of the image sampled about once per thumbnail pixel (it is
+    computed for every camera frame: 0.03 ms for 640x480, where averaging every pixel takes
+    0.3 ms; a change of the whole scene shows either way)."""
+    step = max(1, min(image.shape[0], image.shape[1]) // size)
+    small = cv2.resize(image[::step, ::step], (size, size), interpolation=cv2.INTER_AREA)
     if small.ndim == 3:
         small = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY)
     thumb: npt.NDArray[np.uint8] = np.ascontiguousarray(small, dtype=np.uint8)
@@ -112,7 +125,8 @@ class StandingGrounding:
         self._last_thumbnail: npt.NDArray[np.uint8] | None = None
         # The locked object as the model last saw it, and where an image match last put it.
         self._view: ObjectView | None = None
-        self._followed: tuple[Box, float] | None = None
+        self._followed: deque[tuple[float, Box]] = deque(maxlen=_FOLLOW_HISTORY)
+        self._last_observed_s: float | None = None  # the model's or an image match's
 
     @property
     def phrase(self) -> str:
@@ -198,7 +212,7 @@ class StandingGrounding:
         if locked is not None and locked.observed:
             self._last_seen_s = now_s
             self._sightings += 1
-            self._followed = None
+            self._rebase_following(locked.box, now_s)
             if image is not None and self.config.follow_image:
                 self._view = ObjectView(image, locked.box)
         return self._report(now_s, tracks, BoxSource.MODEL)
@@ -218,26 +232,67 @@ class StandingGrounding:
 
     # -- internals ----------------------------------------------------------------------------
 
+    def _rebase_following(self, seen: Box, seen_s: float) -> None:
+        """The model saw the object in the frame at `seen_s`, which answers late: the camera
+        images since may already have been matched further on. If the match in that same frame
+        agrees with the model's box, following carries on from the newest match, moved by the
+        model's correction and at the model's size; otherwise it starts again from the model's
+        box (the model is trusted over the image)."""
+        self._last_observed_s = max(seen_s, self._last_observed_s or seen_s)
+        at_seen = next((box for t, box in self._followed if t == seen_s), None)
+        newest = self._followed[-1] if self._followed else None
+        self._followed.clear()
+        if (
+            at_seen is None
+            or newest is None
+            or newest[0] <= seen_s
+            or at_seen.iou(seen) < _AGREEMENT_IOU
+        ):
+            self._last_observed_s = seen_s
+            return
+        (sx, sy), (ax, ay), (nx, ny) = seen.center, at_seen.center, newest[1].center
+        cx, cy = nx + sx - ax, ny + sy - ay
+        half_w, half_h = seen.width / 2.0, seen.height / 2.0
+        self._followed.append((newest[0], Box(cx - half_w, cy - half_h, cx + half_w, cy + half_h)))
+
+    def _image_velocity(self) -> tuple[float, float] | None:
+        """Pixels per second between image matches at least `_VELOCITY_SPAN_S` apart."""
+        if len(self._followed) < 2:
+            return None
+        t1, newest = self._followed[-1]
+        for t0, older in reversed(self._followed):
+            if t1 - t0 >= _VELOCITY_SPAN_S:
+                if t1 - t0 > 4 * _VELOCITY_SPAN_S:
+                    return None
+                (x0, y0), (x1, y1) = older.center, newest.center
+                return (x1 - x0) / (t1 - t0), (y1 - y0) / (t1 - t0)
+        return None
+
     def _follow(
         self, locked: Track, now_s: float, image: npt.NDArray[np.uint8] | None
     ) -> tuple[Box, BoxSource]:
         """The locked object's box between model answers, and where it comes from."""
-        predicted = locked.box
-        followed = self._followed
-        velocity = self._tracks.tracker(self.phrase).velocity(locked.track_id)
-        if followed is not None and velocity is not None:
+        predicted = locked.box  # the tracker's: the model's last box moved by its motion
+        ahead = now_s - (self._last_seen_s or now_s)
+        if self._followed:
             # carry on from the last image match rather than from the older sighting
-            ahead = now_s - followed[1]
-            predicted = shifted(followed[0], velocity[0] * ahead, velocity[1] * ahead)
-        elif followed is not None:
-            predicted = followed[0]
+            matched_s, matched = self._followed[-1]
+            ahead = now_s - matched_s
+            velocity = self._image_velocity() or self._tracks.tracker(self.phrase).velocity(
+                locked.track_id
+            )
+            vx, vy = velocity or (0.0, 0.0)
+            predicted = shifted(matched, vx * ahead, vy * ahead)
         view = self._view
         if image is None or view is None or not self.config.follow_image:
             return predicted, BoxSource.MOTION
-        match = view.locate(image, predicted)
+        # the longer since the last look, the wider the search (in box sizes)
+        margin = min(_MAX_SEARCH_MARGIN, 0.5 + _SEARCH_GROWTH_PER_S * max(0.0, ahead))
+        match = view.locate(image, predicted, margin=margin)
         if match is None or match.score < self.config.follow_min_match:
             return predicted, BoxSource.MOTION
-        self._followed = (match.box, now_s)
+        self._followed.append((now_s, match.box))
+        self._last_observed_s = now_s
         return match.box, BoxSource.IMAGE
 
     def _lock(self, target: TargetModel, tracks: Sequence[Track]) -> None:
@@ -257,27 +312,46 @@ class StandingGrounding:
             return None
         return next((t for t in tracks if t.track_id == self.target_id), None)
 
-    def _next_state(self, now_s: float, locked: Track | None) -> TrackState:
+    def _next_state(self, now_s: float, locked: Track | None, boxed: bool) -> TrackState:
         if self.target_id is None or self._last_seen_s is None:
             if self._rejections >= self.config.rejections_to_reject:
                 return TrackState.REJECTED
             return TrackState.SEARCHING
-        since = now_s - self._last_seen_s
-        if locked is not None and locked.observed and since <= self.config.max_predict_s:
+        if locked is not None and locked.observed and boxed:
             return TrackState.TRACKING
-        if locked is not None and since <= self.config.lost_after_s:
+        if locked is not None and now_s - self._last_seen_s <= self.config.lost_after_s:
             return TrackState.OCCLUDED
         return TrackState.LOST
 
+    def _boxed(self, now_s: float, locked: Track | None, source: BoxSource) -> bool:
+        """Whether a box may be published: the model's or an image match's always, a motion
+        prediction up to `max_predict_s` after the last look (the model's or the image's)."""
+        if locked is None:
+            return False
+        if source is not BoxSource.MOTION:
+            return True
+        last = self._last_observed_s if self._last_observed_s is not None else self._last_seen_s
+        return last is not None and now_s - last <= self.config.max_predict_s
+
     def _report(self, now_s: float, tracks: Sequence[Track], source: BoxSource) -> StandingUpdate:
         locked = self._locked_track(tracks)
-        state = self._next_state(now_s, locked)
+        if source is BoxSource.MODEL and not (
+            locked is not None and locked.observed and now_s == self._last_seen_s
+        ):
+            source = BoxSource.MOTION
+        boxed = self._boxed(now_s, locked, source)
+        state = self._next_state(now_s, locked, boxed)
         changed = state is not self.state
         self.state = state
-        return StandingUpdate(self._result(state, locked, now_s, source), changed)
+        return StandingUpdate(self._result(state, locked, boxed, now_s, source), changed)
 
     def _result(
-        self, state: TrackState, locked: Track | None, now_s: float, source: BoxSource
+        self,
+        state: TrackState,
+        locked: Track | None,
+        boxed: bool,
+        now_s: float,
+        source: BoxSource,
     ) -> GroundingResult:
         template = self._template
         base: dict[str, Any] = {
@@ -292,16 +366,14 @@ class StandingGrounding:
         since = now_s - self._last_seen_s if self._last_seen_s is not None else 0.0
         if state in (TrackState.TRACKING, TrackState.OCCLUDED) and locked is not None:
             name = f'{self.phrase} (track {locked.track_id})'
-            if since > self.config.max_predict_s:
+            if not boxed:
                 return GroundingResult(
                     status=ResultStatus.REJECTED,
-                    reason=f'{name} not seen by the model for {since:.2f} s; no box is '
-                    f'predicted beyond max_predict_s={self.config.max_predict_s:g} s',
+                    reason=f'{name} not seen by the model for {since:.2f} s nor found in the '
+                    'images since; no box is predicted beyond '
+                    f'max_predict_s={self.config.max_predict_s:g} s',
                     **base,
                 )
-            seen_now = locked.observed and since <= 0.0
-            if source is BoxSource.MODEL and not seen_now:
-                source = BoxSource.MOTION
             # A prediction is scored with the confidence in it: the model's score of the last
             # sighting, halving every `confidence_half_life_s` since.
             score = locked.score * 0.5 ** (max(0.0, since) / self.config.confidence_half_life_s)

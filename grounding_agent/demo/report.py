@@ -137,6 +137,31 @@ class TrackSummary:
             )
         )
 
+    @property
+    def frames(self) -> list[DemoRow]:
+        """The latest result of each camera frame: a frame gets the tracker's prediction as it
+        arrives and, when the model looked at it, the model's box later."""
+        latest: dict[tuple[int, int], DemoRow] = {}
+        for row in self.rows:
+            if row.result is not None and row.result.stamp is not None:
+                latest[(row.result.stamp.sec, row.result.stamp.nanosec)] = row
+        return list(latest.values())
+
+    @property
+    def frames_on_object(self) -> tuple[int, int, int]:
+        """(frames with the target visible, of those with a box, of those on the object)."""
+        visible = [r for r in self.frames if r.verdict.iou is not None]
+        boxed = [r for r in visible if r.result is not None and r.result.target is not None]
+        return len(visible), len(boxed), sum(1 for r in boxed if r.verdict.correct)
+
+    def frames_line(self) -> str:
+        visible, boxed, on_object = self.frames_on_object
+        share = f'{on_object / boxed:.0%}' if boxed else '-'
+        return (
+            f'{len(self.frames)} camera frames answered; the target visible in {visible}, with a '
+            f'box in {boxed}, the box on the object in {on_object} of them ({share})'
+        )
+
     def line(self) -> str:
         scored = len(self.scored)
         share = f'{self.correct}/{scored}' if scored else '0/0'
@@ -270,6 +295,8 @@ def write_markdown(report: DemoReport, out: Path) -> Path:
             f'`{track.target}` in its own frame.',
             '',
             track.line() + '.',
+            '',
+            track.frames_line() + '.',
             '',
             'States seen: '
             + (', '.join(f'{k} {v}' for k, v in sorted(track.states.items())) or 'none')

@@ -181,6 +181,7 @@ def _track_rows(
         )
     summary = TrackSummary(track.text, track.target, track.duration_s, tuple(rows))
     echo(summary.line())
+    echo(summary.frames_line())
     return summary
 
 
@@ -205,7 +206,12 @@ def run_demo(
         backend=backend, script=script_name, seed=script.scene.seed, iou=script.iou
     )
     try:
-        with DemoNodes(script.scene, rate_hz=script.rate_hz, backend=backend) as nodes:
+        with DemoNodes(
+            script.scene,
+            rate_hz=script.rate_hz,
+            backend=backend,
+            prerender_s=script.prerender_s,
+        ) as nodes:
             operator = nodes.operator
             operator.wait_ready(_READY_TIMEOUT_S)
             report.startup_s = time.monotonic() - started

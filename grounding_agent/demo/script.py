@@ -80,6 +80,7 @@ class DemoScript:
     rate_hz: float = 3.0
     iou: float = 0.5
     command_timeout_s: float = 20.0
+    prerender_s: float = 0.0  # sim_camera's: render this much scene time ahead, then loop it
 
     def shortened(
         self, *, max_commands: int | None = None, track_duration_s: float | None = None
@@ -174,6 +175,7 @@ def script_from_mapping(document: Mapping[str, Any]) -> DemoScript:
         rate_hz=_positive(camera, 'rate_hz', 3.0),
         iou=iou,
         command_timeout_s=_positive(document, 'command_timeout_s', 20.0),
+        prerender_s=_positive(camera, 'prerender_s', 1.0) if camera.get('prerender_s') else 0.0,
     )
 
 

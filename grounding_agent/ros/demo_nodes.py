@@ -187,9 +187,12 @@ class DemoNodes:
     grounding node does not become active), leaving stops and destroys them.
     """
 
-    def __init__(self, scene: SceneSpec, *, rate_hz: float, backend: str) -> None:
+    def __init__(
+        self, scene: SceneSpec, *, rate_hz: float, backend: str, prerender_s: float = 0.0
+    ) -> None:
         self.scene = scene
         self.rate_hz = rate_hz
+        self.prerender_s = prerender_s
         self.backend = backend
         camera = camera_topics(f'{NAMESPACE}/sim/camera')
         self.topics = {
@@ -243,6 +246,7 @@ class DemoNodes:
                 namespace=NAMESPACE,
                 parameter_overrides=[
                     Parameter('rate_hz', value=self.rate_hz),
+                    Parameter('prerender_s', value=self.prerender_s),
                     Parameter('topic_prefix', value=f'{NAMESPACE}/sim/camera'),
                     Parameter('ground_truth_topic', value=topics['truth']),
                 ],

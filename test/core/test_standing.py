@@ -270,3 +270,39 @@ def test_camera_images_keep_the_box_on_an_object_that_turned() -> None:
     drifted = blind.on_camera_frame(0.3 + 15 / 30).result.target
     assert drifted is not None
     assert Box.from_list(drifted.box).iou(_box(130 - 50)) == 0.0
+
+
+def test_a_late_model_answer_does_not_throw_following_back_to_its_frame() -> None:
+    standing = StandingGrounding(QUERY, config=TrackerConfig(max_predict_s=2.0))
+    for step in range(4):  # moving right at 100 px/s
+        cx = 100 + 10 * step
+        standing.on_model_result(
+            _grounded(_box(cx)), [_detection(_box(cx))], step * 0.1, _table_with_cube(cx)
+        )
+    t0 = 0.3
+    for frame in range(1, 11):
+        cx = 130 + 100 * frame / 30
+        standing.on_camera_frame(t0 + frame / 30, _table_with_cube(cx))
+    # the model's answer about frame 5 arrives only now, after frame 10 was published
+    cx5 = 130 + 100 * 5 / 30
+    standing.on_model_result(
+        _grounded(_box(cx5)), [_detection(_box(cx5))], t0 + 5 / 30, _table_with_cube(cx5)
+    )
+    cx11 = 130 + 100 * 11 / 30
+    update = standing.on_camera_frame(t0 + 11 / 30, _table_with_cube(cx11)).result
+    assert update.target is not None
+    assert update.target.source is BoxSource.IMAGE
+    assert Box.from_list(update.target.box).iou(_box(cx11)) > 0.7
+    assert update.target.since_seen_s == pytest.approx(6 / 30, abs=1e-3)
+
+
+def test_image_matches_keep_a_box_after_max_predict_s_motion_alone_does_not() -> None:
+    config = TrackerConfig(max_predict_s=0.2)
+    standing, _last = _locked_and_moving(config)
+    standing.on_model_result(_grounded(_box(130)), [_detection(_box(130))], 0.3,
+                             _table_with_cube(130))  # fmt: skip
+    followed = standing.on_camera_frame(0.3 + 0.5, _table_with_cube(130)).result
+    assert followed.target is not None
+    assert followed.target.source is BoxSource.IMAGE
+    blind = standing.on_camera_frame(0.3 + 0.8).result  # no image: motion alone, 0.3 s on
+    assert blind.target is None

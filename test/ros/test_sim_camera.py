@@ -188,6 +188,42 @@ def test_frozen_motion_keeps_the_scene_time(ros: Any) -> None:
     assert {f['truth']['stamp_s'] for f in listener.complete_frames()} == {0.0}
 
 
+def test_prerendered_frames_replay_in_a_loop_with_their_own_truth(ros: Any) -> None:
+    from grounding_agent.sim.paths import LinearPath
+
+    moving = SceneSpec(
+        seed=5,
+        objects=(
+            SimObject('red_cube', 'cube', 'red', 'large', (-0.08, 0.0, 0.035),
+                      path=LinearPath((-0.08, 0.0, 0.035), (0.2, 0.0, 0.0))),
+        ),
+        camera=look_at_pose(distance=0.6, elevation_deg=50.0, width=WIDTH, height=HEIGHT),
+    )  # fmt: skip
+    prefix = f'{ros.prefix}/sim/camera'
+    truth_topic = f'{ros.prefix}/sim/ground_truth'
+    listener = Listener(ros, prefix, truth_topic)
+    values = {'topic_prefix': prefix, 'ground_truth_topic': truth_topic, 'rate_hz': 10.0,
+              'width': WIDTH, 'height': HEIGHT, 'prerender_s': 0.3}  # fmt: skip
+    node = SimCameraNode(
+        scene=moving,
+        context=ros.context,
+        namespace=ros.prefix,
+        parameter_overrides=[Parameter(name, value=value) for name, value in values.items()],
+    )
+    ros.nodes.append(node)
+    ros.executor.add_node(node)
+    assert wait_for(lambda: len(listener.complete_frames()) >= 7), 'too few frames arrived'
+    by_number = {f['truth']['frame']: f for f in listener.complete_frames()}
+    # three frames rendered ahead (0, 0.1, 0.2 s of scene time), replayed in order
+    assert len({tuple(f['truth']['objects'][0]['box']) for f in by_number.values()}) == 3
+    again = [(n, n + 3) for n in by_number if n + 3 in by_number]
+    assert again
+    for first, second in again:
+        a, b = by_number[first], by_number[second]
+        assert a['truth']['objects'] == b['truth']['objects']
+        assert a['image'].data == b['image'].data
+
+
 def test_the_parameter_table_of_the_docs_is_the_nodes() -> None:
     from pathlib import Path
 
