@@ -719,7 +719,7 @@ def _shadow_regions(
     totals = np.maximum(histogram.sum(axis=1), 1.0)
     shadow = (near.max(axis=1) / totals >= flatness) & touching
     shadow[0] = False
-    return shadow[labels] & candidates
+    return np.asarray(shadow[labels] & candidates, dtype=np.bool_)
 
 
 def _segment_distance(
@@ -841,7 +841,7 @@ def estimate_illuminant(surfaces: Sequence[_Surface], limit: float) -> npt.NDArr
     main = max(usable, key=lambda s: s.lit_pixels)
     ratio = main.lit_chroma / np.maximum(main.shadow_chroma, 1e-6)
     ratio = np.clip(ratio / ratio.mean(), 1.0 / limit, limit)
-    return (ratio / ratio.mean()).astype(np.float32)
+    return np.asarray(ratio / ratio.mean(), dtype=np.float32)
 
 
 def _lit_range(relative: npt.NDArray[np.float32], params: ColorShapeParams) -> tuple[float, float]:
@@ -927,7 +927,7 @@ def _split_by_colour(
     centres = _two_means(
         features[:: max(1, len(features) // params.max_voters)], params.min_colour_spread
     )
-    labels = _nearer_second(features, centres).astype(np.int32)
+    labels: npt.NDArray[np.int32] = _nearer_second(features, centres).astype(np.int32)
     counts = np.bincount(labels, minlength=2)
     share = counts / len(labels)
     separation = float(np.linalg.norm(centres[0] - centres[1]))
@@ -997,7 +997,7 @@ def segment_objects(
     scale = min(1.0, params.max_side / max(height, width))
     if scale < 1.0:
         size = (max(1, round(width * scale)), max(1, round(height * scale)))
-        image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+        image = np.asarray(cv2.resize(image, size, interpolation=cv2.INTER_AREA), dtype=np.uint8)
     work_height, work_width = image.shape[:2]
     min_area = max(params.min_area_px, int(params.min_area_fraction * work_height * work_width))
     foreground, light, surfaces = _foreground(image, params)
@@ -1026,8 +1026,8 @@ def segment_objects(
 def _enclosed(cluster: npt.NDArray[np.uint8], component: npt.NDArray[np.bool_]) -> bool:
     """True when `cluster` hardly touches the background: a highlight, a painted spot."""
     ring = cv2.dilate(cluster, np.ones((3, 3), np.uint8)).astype(bool) & ~cluster.astype(bool)
-    outside = np.count_nonzero(ring & ~component)
-    return outside < 0.1 * max(1, np.count_nonzero(ring))
+    outside = int(np.count_nonzero(ring & ~component))
+    return outside < 0.1 * max(1, int(np.count_nonzero(ring)))
 
 
 def _neck_end(
@@ -1086,7 +1086,7 @@ def _split_concave(
     if depth >= 3 or area < 2 * min_area:
         return [mask]
     contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
-    contour = max(contours, key=cv2.contourArea)
+    contour = np.asarray(max(contours, key=cv2.contourArea), dtype=np.int32)
     if len(contour) < 12:
         return [mask]
     hull = cv2.convexHull(contour, returnPoints=False)
@@ -1147,7 +1147,8 @@ def _split_component(
             chosen = labels == cluster
             cluster_mask[ys[chosen], xs[chosen]] = 1
             kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3, 3))
-            clusters.append(cv2.morphologyEx(cluster_mask, cv2.MORPH_OPEN, kernel))
+            opened = cv2.morphologyEx(cluster_mask, cv2.MORPH_OPEN, kernel)
+            clusters.append(np.asarray(opened, dtype=np.uint8))
         if any(_enclosed(cluster, component) for cluster in clusters):
             clusters = []
     if not clusters:
