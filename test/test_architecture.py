@@ -5,6 +5,7 @@ does a module named in a string for `importlib`."""
 from __future__ import annotations
 
 import ast
+import functools
 import re
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -49,6 +50,7 @@ def _imported(tree: ast.AST) -> Iterator[tuple[str, int]]:
             yield node.value, node.lineno
 
 
+@functools.cache
 def package_imports() -> list[tuple[str, str, str]]:
     """(importing part, imported part, 'file:line') for every import between two parts."""
     found = []
