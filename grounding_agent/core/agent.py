@@ -259,8 +259,13 @@ class GroundingAgent:
 
             image = frame.image
 
+            # A backend that reads whole expressions (a VLM) checks the operator's own sentence,
+            # not the shortened detector phrase: 'the man jumping over the stairs', not 'man'.
+            whole = query.text if self.backend.supports_expression and query.text else ''
+
             def timed_verify(box: Box, description: str) -> float | None:
                 nonlocal model_seconds
+                description = whole or description
                 tick = time.perf_counter()
                 try:
                     return self._call_backend(

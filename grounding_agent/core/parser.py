@@ -381,8 +381,14 @@ def _resolve(segments: list[_Phrase], opener: CommandToken | None) -> list[Comma
             i += 2
             continue
         if phrase.has('VERB'):
+            if tokens and len(tokens) <= 3 and all(t.kind == 'WORD' for t in tokens):
+                tokens.clear()  # a name first: 'michael go to the kitchen'
             if not tokens:
                 tokens.append(CommandToken('VERB', phrase.text, phrase.sense('VERB')))
+            elif tokens[0].kind == 'VERB' and before == 'DESC' and tokens[-1].text == 'to':
+                # 'push the button to turn off the light': what for, not which object.
+                tokens.pop()
+                break
             elif tokens[0].kind == 'VERB' and after is not None and after.text in vocab.PRONOUNS:
                 # 'take the block and put it in the drawer', 'grasp the block, then turn it
                 # right': one object, the second action.
@@ -468,6 +474,14 @@ def _finish(tokens: list[CommandToken]) -> list[CommandToken]:
     # nothing.
     while len(tokens) > 1 and tokens[-1].kind in ('BE', 'PART'):
         tokens.pop()
+    # 'a boy with a blue tie on': the 'on' of wearing, not a relation without its object.
+    if (
+        len(tokens) > 2
+        and tokens[-1].text == 'on'
+        and tokens[-2].kind in _NOMINAL_KINDS
+        and any(t.kind in ('DESC', 'PART') for t in tokens[:-1])
+    ):
+        tokens.pop()
     # 'push the block towards the left': a direction, not the leftmost block.
     if (
         len(tokens) > 3
@@ -483,11 +497,15 @@ def _finish(tokens: list[CommandToken]) -> list[CommandToken]:
     for i in range(len(tokens) - 1, 0, -1):
         if tokens[i - 1].kind == 'NUMBER' and tokens[i].text in ('degree', 'degrees'):
             del tokens[i - 1 : i + 1]
-    # 'park in front of the black car', 'go to the counter': the place is the object.
+    # 'park in front of the black car', 'connect to the pc': the place is the object.
     if (
         len(tokens) > 2
         and tokens[0].kind == 'VERB'
-        and tokens[0].value in vocab.GOAL_ACTIONS
+        and (
+            tokens[0].value in vocab.GOAL_ACTIONS
+            or tokens[0].value not in _KNOWN_ACTIONS
+            or (tokens[0].value == 'move' and tokens[1].kind == 'REL')
+        )
         and tokens[1].kind in ('REL', 'DESC')
         and tokens[2].kind in ('DET', *_NOMINAL_KINDS)
     ):
@@ -1074,6 +1092,9 @@ def _error_at(tokens: Sequence[CommandToken], index: int) -> CommandError:
     """A readable reason for a token the grammar cannot place (index == len: the end)."""
     if index >= len(tokens):
         last = tokens[-1]
+        if tokens[0].kind == 'VERB' and not any(t.kind in _NOMINAL_KINDS for t in tokens):
+            verb = tokens[0].text
+            return RefusedCommandError(f"'{verb}' needs an object: which object should I {verb}?")
         if last.kind == 'VERB':
             return RefusedCommandError(
                 f"'{last.text}' needs an object: which object should I {last.text}?"
@@ -1190,7 +1211,15 @@ def grammar_parse(
         raise CommandError(f'cannot parse {text!r}: {exc}') from exc
     noun = query.target.noun or ''
     verb_like = tags is None and len(noun) > 4 and noun.endswith(('ing', 'ed'))
-    return query, not rest and not verb_like
+    # A bare first word followed by a preposition or an article may be a verb the tables do not
+    # know ('connect to the pc', 'fold the towel') or a noun ('man in a red shirt').
+    bare_start = (
+        tags is None
+        and len(tokens) > 1
+        and tokens[0].kind == 'WORD'
+        and tokens[1].kind in ('DESC', 'REL', 'DET', 'BETWEEN', 'NUMBER')
+    )
+    return query, not rest and not verb_like and not bare_start
 
 
 # ---------------------------------------------------------------------------------------------

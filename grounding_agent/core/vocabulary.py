@@ -59,6 +59,8 @@ __all__ = [
     'SINGULAR_NOUNS_IN_S',
     'SIZES',
     'SIZE_SYNONYMS',
+    'SPOKEN_ACTION_VERBS',
+    'SPOKEN_DIRECTIONS',
     'SUPERLATIVES',
     'VERB_PHRASES',
     'counted',
@@ -163,6 +165,12 @@ ACTION_VERB_PHRASES = MappingProxyType(
         'pull over': 'go_to', 'pull up': 'go_to', 'drive': 'go_to', 'overtake': 'go_to',
     }
 )
+# The manipulation verbs and directions the speech grammar offers (a few, so that recognition
+# stays accurate): 'push the red block to the left', 'put the cube in the bowl'.
+SPOKEN_ACTION_VERBS: tuple[str, ...] = (
+    'push', 'slide', 'lift', 'rotate', 'turn', 'put', 'place', 'move', 'pull', 'open', 'close',
+)
+SPOKEN_DIRECTIONS: tuple[str, ...] = ('to the left', 'to the right', 'left', 'right', 'up', 'down')
 # Actions that move the object somewhere: their last relation ('put the block in the drawer')
 # names the destination, not which object.
 PLACING_ACTIONS: frozenset[str] = frozenset({
@@ -431,7 +439,7 @@ FILLER_PHRASES: tuple[str, ...] = (
     'in the frame', 'in view', 'in the view', 'on camera', 'on the screen', 'visible',
     'you can see', 'that you can see', 'that you see', 'you see', 'do you see', 'can you see',
     'is there', 'are there', 'if you can', 'if possible', 'currently', 'at the moment',
-    'all the way', 'a little', 'a bit', 'slightly', 'gently',
+    'all the way', 'slightly', 'gently',
 )
 # Openers dropped at the start of a command only ('robot' later in a sentence is an object).
 LEADING_FILLERS: tuple[str, ...] = (

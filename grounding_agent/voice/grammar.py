@@ -270,6 +270,8 @@ def _jsgf(expr: Expr, *, top: bool = False) -> str:
 # Rules whose words are recorded when sampling (tests check the parser reads them back).
 _SLOTS = (
     'verb',
+    'action',
+    'direction',
     'colour',
     'size',
     'ordinal',
@@ -372,6 +374,8 @@ def build_command_grammar(
             [wake],
             _FRAME_WORDS,
             vocabulary.STOP_PHRASES,
+            vocabulary.SPOKEN_ACTION_VERBS,
+            vocabulary.SPOKEN_DIRECTIONS,
         )
         for phrase in phrases
         for word in normalize_text(phrase.replace('-', '')).split()
@@ -411,6 +415,8 @@ def build_command_grammar(
         'objects': plural,
         'relation': relations,
         'stop': say.spoken(vocabulary.STOP_PHRASES),
+        'action': say.spoken(vocabulary.SPOKEN_ACTION_VERBS),
+        'direction': say.spoken(vocabulary.SPOKEN_DIRECTIONS),
     }
     missing = [rule for rule in ('verb', 'colour', 'object', 'relation') if not word_lists[rule]]
     if missing:
@@ -444,6 +450,21 @@ def build_command_grammar(
     rules['subject'] = _seq('the', *adjectives, ref('object'))
 
     commands: list[Expr] = [_seq(ref('verb'), ref('target'))]
+    if has('action'):
+        # 'put the red cube in the bowl' (a destination), 'push the red cube to the left',
+        # 'push left the red cube' (a direction).
+        commands.append(_seq(ref('action'), ref('target')))
+        actions = vocabulary.ACTION_VERB_PHRASES
+        motion = [v for v in word_lists['action'] if actions.get(v) in vocabulary.MOTION_ACTIONS]
+        if motion and has('direction'):
+            rules['motion'] = _alt(motion)
+            slot_of['motion'] = 'action'
+            commands.append(_seq(ref('motion'), ref('subject'), ref('direction')))
+            sides = [d for d in word_lists['direction'] if d in ('left', 'right')]
+            if sides:
+                rules['side'] = _alt(sides)
+                slot_of['side'] = 'direction'
+                commands.append(_seq(ref('motion'), ref('side'), ref('subject')))
     if has('objects'):
         rules['plural_target'] = _seq(*adjectives, ref('objects'))
         plural_clause: list[Expr] = [ref('plural_target'), Opt(ref('relation_clause'))]

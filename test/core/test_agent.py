@@ -137,6 +137,14 @@ def test_backend_verification_is_used(
     assert backend.verify_calls[0][1] == 'red mug left of the laptop'
 
 
+def test_a_backend_reading_whole_expressions_verifies_the_operators_sentence() -> None:
+    """Issue 11, item 4: a VLM gets the sentence as said, not the shortened phrase."""
+    backend = ScriptedBackend(SCRIPT, verify_fn=lambda box, description: 0.9)
+    backend.supports_expression = True
+    checked(GroundingAgent(backend).resolve_query(MUG_LEFT_OF_LAPTOP, FRAME))
+    assert [d for _box, d in backend.verify_calls] == ['find the red mug left of the laptop']
+
+
 def test_verification_switched_off_is_not_called() -> None:
     backend = ScriptedBackend(SCRIPT, verify_fn=lambda box, description: 0.0)
     agent = GroundingAgent(backend, ResolverConfig(verify=False))

@@ -788,4 +788,4 @@ def test_cli_prints_an_error_result(capsys: pytest.CaptureFixture[str]) -> None:
     status, document = _run_cli(['find', 'the'], capsys)
     result = GroundingResult.model_validate(document)
     assert (status, result.status, result.command) == (2, ResultStatus.ERROR, 'find the')
-    assert "stops after 'the'" in result.reason
+    assert result.reason.endswith('which object should I find?')

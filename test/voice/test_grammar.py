@@ -194,6 +194,12 @@ def test_every_sampled_sentence_parses_with_the_words_said(grammar: CommandGramm
         verb = sample.first('verb')
         if verb is not None:
             assert query.action == vocabulary.VERB_PHRASES[verb], sample.text
+        action = sample.first('action')
+        if action is not None:
+            assert query.action == vocabulary.ACTION_VERB_PHRASES[action], sample.text
+        direction = sample.first('direction')
+        if direction is not None:
+            assert query.direction == vocabulary.DIRECTION_PHRASES[direction], sample.text
         colour = sample.first('colour', outside='anchor')
         if colour is not None:
             canonical = vocabulary.COLOUR_SYNONYMS.get(colour, colour)
@@ -216,6 +222,8 @@ def test_every_sampled_sentence_parses_with_the_words_said(grammar: CommandGramm
             found = [c.relation for c in target.relations]
             if query.question_relation is not None:
                 found.append(query.question_relation.relation)
+            if query.destination is not None:  # 'put the cube in the bowl'
+                found.append(query.destination.relation)
             assert expected in found, sample.text
     assert kinds == set(QueryKind)
     assert stops > 0
