@@ -24,7 +24,7 @@ from typing import Any
 from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
-from rclpy.event_handler import SubscriptionEventCallbacks
+from rclpy.event_handler import SubscriptionEventCallbacks, UnsupportedEventTypeError
 from rclpy.exceptions import ParameterException
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.parameter import Parameter
@@ -461,29 +461,27 @@ class GroundingNode(LifecycleNode):
         qos = QoSProfile(
             history=HistoryPolicy.KEEP_ALL, depth=1, reliability=ReliabilityPolicy.RELIABLE
         )
-        events = SubscriptionEventCallbacks(message_lost=self._on_commands_lost)
+
+        def subscribe(**options: Any) -> Any:
+            return self.create_subscription(
+                String,
+                '~/command',
+                self._on_command,
+                qos,
+                callback_group=self._command_group,
+                raw=True,
+                **options,
+            )
+
         try:
-            return self.create_subscription(
-                String,
-                '~/command',
-                self._on_command,
-                qos,
-                callback_group=self._command_group,
-                event_callbacks=events,
-                raw=True,
+            return subscribe(
+                event_callbacks=SubscriptionEventCallbacks(message_lost=self._on_commands_lost),
                 qos_overriding_options=QoSOverridingOptions.with_default_policies(),
             )
-        except Exception as exc:  # an RMW without the message-lost event: count nothing
+        except UnsupportedEventTypeError as exc:  # an RMW without the event: count nothing
+            # (the QoS override parameters were declared by the first attempt already)
             self.get_logger().warning(f'~/command without message-lost events: {exc}')
-            return self.create_subscription(
-                String,
-                '~/command',
-                self._on_command,
-                qos,
-                callback_group=self._command_group,
-                raw=True,
-                qos_overriding_options=QoSOverridingOptions.with_default_policies(),
-            )
+            return subscribe()
 
     def _unsubscribe(self) -> None:
         for subscription in self._subscriptions_active:

@@ -248,7 +248,7 @@ _NODE_PARAMETERS: tuple[ParamSpec, ...] = (
     ParamSpec(
         'command_timeout_s',
         5.0,
-        'a command with no frame from its camera within this time gets an error',
+        'a command not answered this long after it arrived gets an error saying why',
         min_value=0.1,
         max_value=600.0,
     ),

@@ -246,20 +246,30 @@ def blocking_model() -> Iterator[type[BlockingTestBackend]]:
     BlockingTestBackend.release.set()
 
 
+def model_holding_a_command(
+    ros: RosHarness, blocking_model: type[BlockingTestBackend], *, also_queued: bool = False
+) -> tuple[Any, Peer]:
+    """A node whose model is inside detect() for command 'held' (and 'queued' waits), with
+    lifecycle transitions that wait only 0.2 s for it."""
+    node = ros.grounding_node(**{'backend.name': 'test_blocking', 'command_timeout_s': 120.0})
+    peer = ros.peer()
+    peer.wait_connected()
+    peer.send_image(scene_image())
+    ids = ['held', 'queued'] if also_queued else ['held']
+    for request_id in ids:
+        peer.send_command(command('find the red cube', request_id))
+    assert blocking_model.inside.wait(20.0)
+    assert wait_for(lambda: node.command_counts()['received'] == len(ids))
+    node._stop_timeout_s = 0.2  # the model stays inside detect() far longer
+    return node, peer
+
+
 def test_a_shutdown_under_a_busy_model_answers_its_command_but_frees_nothing(
     ros: RosHarness, blocking_model: type[BlockingTestBackend]
 ) -> None:
     from rclpy.lifecycle import TransitionCallbackReturn
 
-    node = ros.grounding_node(**{'backend.name': 'test_blocking', 'command_timeout_s': 120.0})
-    peer = ros.peer()
-    peer.wait_connected()
-    peer.send_image(scene_image())
-    peer.send_command(command('find the red cube', 'held'))
-    peer.send_command(command('find the red cube', 'queued'))
-    assert blocking_model.inside.wait(20.0)
-    assert wait_for(lambda: node.command_counts()['received'] == 2)
-    node._stop_timeout_s = 0.2  # the model stays inside detect() far longer
+    node, peer = model_holding_a_command(ros, blocking_model, also_queued=True)
     assert node.trigger_shutdown() != TransitionCallbackReturn.SUCCESS
     assert node.lifecycle_state != 'finalized'
     assert blocking_model.closed == 0  # not freed under the thread that runs it
@@ -278,13 +288,7 @@ def test_cleanup_fails_while_the_model_runs_and_succeeds_after(
 ) -> None:
     from rclpy.lifecycle import TransitionCallbackReturn
 
-    node = ros.grounding_node(**{'backend.name': 'test_blocking', 'command_timeout_s': 120.0})
-    peer = ros.peer()
-    peer.wait_connected()
-    peer.send_image(scene_image())
-    peer.send_command(command('find the red cube', 'held'))
-    assert blocking_model.inside.wait(20.0)
-    node._stop_timeout_s = 0.2
+    node, peer = model_holding_a_command(ros, blocking_model)
     assert node.trigger_deactivate() == TransitionCallbackReturn.SUCCESS
     ((answer,),) = answers_by_id(peer.wait_results(1)).values()
     assert answer.reason.startswith('shutting down: the node was deactivated')
