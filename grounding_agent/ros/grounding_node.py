@@ -133,6 +133,7 @@ class GroundingNode(LifecycleNode):
         self._diagnostics_group = MutuallyExclusiveCallbackGroup()
         self._ledger = CommandLedger()
         self._closing = ''  # why commands are refused at once ('' = they are not)
+        self._destroyed = False
 
         self._backend: Any = None
         self._worker: InferenceWorker | None = None
@@ -361,7 +362,12 @@ class GroundingNode(LifecycleNode):
         return outcome
 
     def destroy_node(self) -> None:
-        stopped = self._stop_worker(f'{_SHUTTING_DOWN}: the node was destroyed', timeout_s=5.0)
+        if self._destroyed:  # a launch file and a test harness may both destroy it
+            return
+        self._destroyed = True
+        # A shutdown before this one already gave the model its time: do not wait again.
+        wait_s = 0.0 if self._closing else 5.0
+        stopped = self._stop_worker(f'{_SHUTTING_DOWN}: the node was destroyed', timeout_s=wait_s)
         self._unsubscribe()
         if stopped:
             self._close_backend()
