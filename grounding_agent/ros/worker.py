@@ -300,7 +300,9 @@ class InferenceWorker:
         self._agent = agent
 
     def start(self) -> None:
-        if self._thread is not None:
+        """Start the inference thread; no-op while one runs (also one that a `stop` gave up
+        on: it ends when the model returns, and then `start` makes a new one)."""
+        if self._thread is not None and self._thread.is_alive():
             return
         with self._lock:
             self._closed = ''

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any
 
 import numpy as np
@@ -272,6 +273,15 @@ def test_stop_answers_the_waiting_commands_and_refuses_new_ones() -> None:
     assert rig.worker.ledger.counts()['answered'] == 2
 
 
+def wait_until(predicate: Any, timeout_s: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.01)
+    return bool(predicate())
+
+
 class BusyModel:
     """A worker thread inside the (scripted) model: `start` puts it there, `finish` lets it out."""
 
@@ -336,6 +346,13 @@ def test_stop_reports_a_thread_still_inside_the_model() -> None:
     rig.agent.release.set()
     assert rig.worker.stop('shutting down: test', timeout_s=10.0) is True
     assert [r.request_id for r in rig.results()] == ['slow']
+    rig.agent.release = None
+    rig.worker.start()  # a fresh thread answers again
+    rig.frame()
+    rig.command(request_id='again')
+    assert wait_until(lambda: len(rig.results()) == 2)
+    assert rig.results()[-1].status is ResultStatus.GROUNDED
+    assert rig.worker.stop('shutting down: test', timeout_s=10.0)
 
 
 def test_a_failing_step_still_answers_the_command_it_held() -> None:
