@@ -83,7 +83,7 @@ lint: install
 	$(BIN)/ruff format --check grounding_agent test bench launch tools setup.py
 	$(BIN)/mypy grounding_agent/core grounding_agent/voice
 	$(BIN)/codespell grounding_agent test bench launch tools config docs README.md \
-		grounding_agent_interfaces third_party
+		grounding_agent_interfaces third_party rviz
 
 format: install
 	$(BIN)/ruff format grounding_agent test bench launch tools setup.py

@@ -19,6 +19,7 @@ import os
 
 from ament_index_python.packages import get_package_share_directory
 from launch.actions import DeclareLaunchArgument, IncludeLaunchDescription
+from launch.conditions import IfCondition
 from launch.launch_description_sources import PythonLaunchDescriptionSource
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
@@ -42,6 +43,24 @@ BRIDGED_TOPICS = {
         'gz.msgs.CameraInfo',
     ),
 }
+# Frames: the world's camera sets `gz_frame_id` to the optical frame, so its images carry the
+# frame the node's 3D points are computed in (z forward, x right, y down). Two static transforms
+# place it: `world` -> `camera_link` (the camera model's pose in tabletop.sdf, x forward) and
+# `camera_link` -> the optical frame (REP 103: roll -90, yaw -90 degrees).
+WORLD_FRAME = 'world'
+CAMERA_FRAME = 'camera_link'
+OPTICAL_FRAME = 'sim_camera_optical_frame'
+CAMERA_POSE = (-0.55, 0.0, 1.25, 0.0, 0.70, 0.0)  # x y z roll pitch yaw, as in tabletop.sdf
+OPTICAL_IN_CAMERA = (0.0, 0.0, 0.0, -1.5707963267948966, 0.0, -1.5707963267948966)
+
+
+def static_transform_arguments(pose: tuple[float, ...], parent: str, child: str) -> list[str]:
+    """tf2_ros static_transform_publisher's named arguments for `child`'s pose in `parent`."""
+    names = ('--x', '--y', '--z', '--roll', '--pitch', '--yaw')
+    values = [item for name, value in zip(names, pose) for item in (name, repr(value))]
+    return [*values, '--frame-id', parent, '--child-frame-id', child]
+
+
 # Topics the node's default camera reads (config/grounding_agent.yaml) -> the bridged ones.
 CAMERA_REMAPPINGS = {
     'camera/image_raw': 'sim/camera/image_raw',
@@ -82,6 +101,9 @@ def generate_launch_description() -> LaunchDescription:
         DeclareLaunchArgument(
             'log_level', default_value='info', description='debug, info, warn, error'
         ),
+        DeclareLaunchArgument(
+            'rviz', default_value='false', description='also start RViz with the package view'
+        ),
     ]
     gz_sim = IncludeLaunchDescription(
         PythonLaunchDescriptionSource(
@@ -109,10 +131,37 @@ def generate_launch_description() -> LaunchDescription:
         namespace=LaunchConfiguration('namespace'),
         parameters=[
             LaunchConfiguration('params_file'),
-            {'use_sim_time': LaunchConfiguration('use_sim_time')},
+            {
+                'use_sim_time': LaunchConfiguration('use_sim_time'),
+                # 3D points and markers also in the world frame (tf2 at the image's stamp)
+                'target_frame': WORLD_FRAME,
+            },
         ],
         remappings=list(CAMERA_REMAPPINGS.items()),
         arguments=['--ros-args', '--log-level', LaunchConfiguration('log_level')],
         output='screen',
     )
-    return LaunchDescription([*arguments, gz_sim, bridge, grounding_node])
+    frames = [
+        Node(
+            package='tf2_ros',
+            executable='static_transform_publisher',
+            name=f'{child}_static_transform',
+            arguments=static_transform_arguments(pose, parent, child),
+            parameters=[{'use_sim_time': LaunchConfiguration('use_sim_time')}],
+            output='screen',
+        )
+        for pose, parent, child in (
+            (CAMERA_POSE, WORLD_FRAME, CAMERA_FRAME),
+            (OPTICAL_IN_CAMERA, CAMERA_FRAME, OPTICAL_FRAME),
+        )
+    ]
+    rviz = IncludeLaunchDescription(
+        PythonLaunchDescriptionSource(os.path.join(share, 'launch', 'rviz.launch.py')),
+        launch_arguments={
+            'namespace': LaunchConfiguration('namespace'),
+            'fixed_frame': WORLD_FRAME,
+            'use_sim_time': LaunchConfiguration('use_sim_time'),
+        }.items(),
+        condition=IfCondition(LaunchConfiguration('rviz')),
+    )
+    return LaunchDescription([*arguments, gz_sim, bridge, *frames, grounding_node, rviz])

@@ -9,7 +9,8 @@ log level) and point the default camera's topics at the robot's driver, e.g.
         camera_info:=/camera/color/camera_info
 
 The node configures and activates itself (`autostart: true`); set `autostart: false` in the
-params file to drive its lifecycle from a lifecycle manager instead.
+params file to drive its lifecycle from a lifecycle manager instead. `rviz:=true` also starts
+RViz with the package's view (launch/rviz.launch.py), fixed in `fixed_frame`.
 """
 
 from __future__ import annotations
@@ -17,7 +18,9 @@ from __future__ import annotations
 import os
 
 from ament_index_python.packages import get_package_share_directory
-from launch.actions import DeclareLaunchArgument
+from launch.actions import DeclareLaunchArgument, IncludeLaunchDescription
+from launch.conditions import IfCondition
+from launch.launch_description_sources import PythonLaunchDescriptionSource
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
@@ -33,9 +36,8 @@ CAMERA_TOPICS = {
 
 
 def generate_launch_description() -> LaunchDescription:
-    default_params = os.path.join(
-        get_package_share_directory('grounding_agent'), 'config', 'grounding_agent.yaml'
-    )
+    share = get_package_share_directory('grounding_agent')
+    default_params = os.path.join(share, 'config', 'grounding_agent.yaml')
     arguments = [
         DeclareLaunchArgument('namespace', default_value='', description='namespace of the node'),
         DeclareLaunchArgument(
@@ -46,6 +48,12 @@ def generate_launch_description() -> LaunchDescription:
         ),
         DeclareLaunchArgument(
             'log_level', default_value='info', description='debug, info, warn, error'
+        ),
+        DeclareLaunchArgument(
+            'rviz', default_value='false', description='also start RViz with the package view'
+        ),
+        DeclareLaunchArgument(
+            'fixed_frame', default_value='base_link', description="RViz's fixed frame"
         ),
     ]
     for name, topic in CAMERA_TOPICS.items():
@@ -67,4 +75,13 @@ def generate_launch_description() -> LaunchDescription:
         arguments=['--ros-args', '--log-level', LaunchConfiguration('log_level')],
         output='screen',
     )
-    return LaunchDescription([*arguments, grounding_node])
+    rviz = IncludeLaunchDescription(
+        PythonLaunchDescriptionSource(os.path.join(share, 'launch', 'rviz.launch.py')),
+        launch_arguments={
+            'namespace': LaunchConfiguration('namespace'),
+            'fixed_frame': LaunchConfiguration('fixed_frame'),
+            'use_sim_time': LaunchConfiguration('use_sim_time'),
+        }.items(),
+        condition=IfCondition(LaunchConfiguration('rviz')),
+    )
+    return LaunchDescription([*arguments, grounding_node, rviz])

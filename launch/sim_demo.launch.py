@@ -8,6 +8,8 @@ remapped to the simulated topics. With `use_sim_time:=true` sim_camera also publ
     ros2 launch grounding_agent sim_demo.launch.py seed:=3
     ros2 topic pub --once /grounding_node/command std_msgs/String "data: 'find the red cube'"
     ros2 topic echo /planner/grounding
+
+`rviz:=true` also starts RViz with the package's view, fixed in the camera's optical frame.
 """
 
 from __future__ import annotations
@@ -15,7 +17,9 @@ from __future__ import annotations
 import os
 
 from ament_index_python.packages import get_package_share_directory
-from launch.actions import DeclareLaunchArgument
+from launch.actions import DeclareLaunchArgument, IncludeLaunchDescription
+from launch.conditions import IfCondition
+from launch.launch_description_sources import PythonLaunchDescriptionSource
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 from launch_ros.parameter_descriptions import ParameterValue
@@ -57,6 +61,14 @@ def generate_launch_description() -> LaunchDescription:
         DeclareLaunchArgument(
             'log_level', default_value='info', description='debug, info, warn, error'
         ),
+        DeclareLaunchArgument(
+            'rviz', default_value='false', description='also start RViz with the package view'
+        ),
+        DeclareLaunchArgument(
+            'fixed_frame',
+            default_value='sim_camera_optical_frame',
+            description="RViz's fixed frame",
+        ),
     ]
     log_arguments = ['--ros-args', '--log-level', LaunchConfiguration('log_level')]
     sim_camera = Node(
@@ -88,4 +100,13 @@ def generate_launch_description() -> LaunchDescription:
         arguments=log_arguments,
         output='screen',
     )
-    return LaunchDescription([*arguments, sim_camera, grounding_node])
+    rviz = IncludeLaunchDescription(
+        PythonLaunchDescriptionSource(os.path.join(share, 'launch', 'rviz.launch.py')),
+        launch_arguments={
+            'namespace': LaunchConfiguration('namespace'),
+            'fixed_frame': LaunchConfiguration('fixed_frame'),
+            'use_sim_time': use_sim_time,
+        }.items(),
+        condition=IfCondition(LaunchConfiguration('rviz')),
+    )
+    return LaunchDescription([*arguments, sim_camera, grounding_node, rviz])

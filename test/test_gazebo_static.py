@@ -264,7 +264,7 @@ def test_launch_arguments_place_the_nodes_and_choose_the_time(launch_file: Path)
 @pytest.mark.parametrize('launch_file', [GAZEBO_LAUNCH, SIM_DEMO_LAUNCH], ids=lambda p: p.name)
 def test_nodes_are_console_scripts_of_their_packages(launch_file: Path) -> None:
     scripts = console_scripts()
-    allowed = {('ros_gz_bridge', 'parameter_bridge')}
+    allowed = {('ros_gz_bridge', 'parameter_bridge'), ('tf2_ros', 'static_transform_publisher')}
     for call in node_calls(launch_tree(launch_file)):
         package = keyword(call, 'package')
         executable = keyword(call, 'executable')

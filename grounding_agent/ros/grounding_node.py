@@ -43,6 +43,7 @@ from visualization_msgs.msg import MarkerArray
 
 from grounding_agent.core.debug_draw import draw_result
 from grounding_agent.core.errors import CommandError, ConfigError, GroundingError
+from grounding_agent.core.frames import RigidTransform
 from grounding_agent.core.intake import (
     CommandKind,
     CommandLedger,
@@ -53,6 +54,7 @@ from grounding_agent.core.intake import (
 from grounding_agent.core.result import STANDING_REQUEST_ID, GroundingResult, error_result
 from grounding_agent.core.tracking import preload_tracker
 from grounding_agent.core.types import Frame
+from grounding_agent.ros.frames import TransformLookup
 from grounding_agent.ros.image_conversion import (
     depth_from_image_msg,
     header_with,
@@ -168,6 +170,7 @@ class GroundingNode(LifecycleNode):
         )
         # ~/ground and ~/track: typed requests that go through the same command path.
         self._typed = TypedInterfaces(self, submit_command=self._on_command)
+        self._frames = self._transform_lookup(self._settings.target_frame)
 
         if (
             self.get_parameter('autostart').value
@@ -714,8 +717,9 @@ class GroundingNode(LifecycleNode):
         topic, the standing grounding's per-frame results to the tracking topic."""
         settings = self._settings
         with self._publish_lock:
+            transform = self._transform_for(frame)
             # the Ground call or Track goal waiting for it, even when nothing can be published
-            self._typed.on_result(result)
+            self._typed.on_result(result, transform)
             standing = result.request_id == STANDING_REQUEST_ID
             planner = self._tracking_pub if standing else self._planner_pub
             if planner is None:
@@ -739,7 +743,9 @@ class GroundingNode(LifecycleNode):
                 self._detections_pub.publish(detection_array(result, header))
             if settings.markers and self._markers_pub is not None:
                 self._markers_pub.publish(
-                    markers_for_result(result, header, intrinsics=frame.intrinsics)
+                    markers_for_result(
+                        result, header, intrinsics=frame.intrinsics, transform=transform
+                    )
                 )
             debug = self._debug_pub
             if settings.debug_image and debug is not None and debug.get_subscription_count() > 0:
@@ -747,6 +753,32 @@ class GroundingNode(LifecycleNode):
                     image_msg_from_array(draw_result(frame.image, result), header=header)
                 )
         return True
+
+    def _transform_lookup(self, target_frame: str) -> TransformLookup | None:
+        if not target_frame:
+            return None
+        try:
+            return TransformLookup(self, target_frame)
+        except ImportError:
+            self.get_logger().warning(
+                f'target_frame {target_frame!r} is set but tf2_ros is not installed: points '
+                "and markers stay in the camera's frame"
+            )
+            return None
+
+    def _transform_for(self, frame: Frame | None) -> RigidTransform | None:
+        """Camera frame -> target_frame at the image's stamp, when tf2 knows it."""
+        lookup = self._frames
+        if lookup is None or frame is None or not frame.frame_id:
+            return None
+        transform = lookup.lookup(frame.frame_id, frame.stamp)
+        if transform is None:
+            self.get_logger().warning(
+                f'no transform {frame.frame_id} -> {lookup.target_frame} at the image stamp: '
+                "points stay in the camera's frame",
+                throttle_duration_sec=_WARN_THROTTLE_S,
+            )
+        return transform
 
     def _commands_entry(self, name: str, counters: Mapping[str, Any]) -> DiagnosticEntry:
         """received = answered + waiting (queued or with the model); lost: dropped by the

@@ -23,6 +23,7 @@ from vision_msgs.msg import (
 from visualization_msgs.msg import Marker, MarkerArray
 
 from grounding_agent.core.debug_draw import STATUS_COLOURS
+from grounding_agent.core.frames import RigidTransform
 from grounding_agent.core.result import GroundingResult, TargetModel
 from grounding_agent.core.types import CameraIntrinsics
 from grounding_agent_interfaces.msg import GroundingResult as GroundingResultMsg
@@ -186,14 +187,18 @@ def markers_for_result(
     *,
     intrinsics: CameraIntrinsics | None = None,
     namespace: str = 'grounding',
+    transform: RigidTransform | None = None,
 ) -> MarkerArray:
     """3D cube + label per target with a known point, in the camera frame; DELETEALL first.
 
     Starting with DELETEALL makes the markers show exactly the latest answer: when the target
     is lost or has no depth, the array holds only the DELETEALL and RViz clears the old cube.
     The cube's size is the box's pixel size at the target's depth (needs intrinsics), else
-    10 cm.
+    10 cm. With a `transform` (camera frame -> robot frame) the markers are placed in its
+    target frame, turned with the camera.
     """
+    if transform is not None:
+        header = Header(stamp=header.stamp, frame_id=transform.target_frame)
     markers = MarkerArray()
     clear = Marker(header=header, ns=namespace, action=Marker.DELETEALL)
     markers.markers.append(clear)
@@ -209,8 +214,7 @@ def markers_for_result(
         cube = Marker(
             header=header, ns=namespace, id=2 * index, type=Marker.CUBE, action=Marker.ADD
         )
-        cube.pose.position.x, cube.pose.position.y, cube.pose.position.z = x, y, z
-        cube.pose.orientation.w = 1.0
+        _place(cube, (x, y, z), transform)
         cube.scale.x, cube.scale.y = size_x, size_y
         cube.scale.z = min(size_x, size_y)
         cube.color = _colour(result, 0.5)
@@ -221,15 +225,25 @@ def markers_for_result(
             type=Marker.TEXT_VIEW_FACING,
             action=Marker.ADD,
         )
-        label.pose.position.x, label.pose.position.y = x, y - size_y / 2.0 - 0.05
-        label.pose.position.z = z
-        label.pose.orientation.w = 1.0
+        _place(label, (x, y - size_y / 2.0 - 0.05, z), transform)  # above, in the image
         label.scale.z = 0.05
         label.color = _colour(result, 1.0)
         track = f' #{target.track_id}' if target.track_id else ''
         label.text = f'{target.phrase}{track} {target.score:.2f} ({result.status.value})'
         markers.markers.extend([cube, label])
     return markers
+
+
+def _place(
+    marker: Marker, point: tuple[float, float, float], transform: RigidTransform | None
+) -> None:
+    """Pose of a marker at a camera-frame point, in the transform's frame when there is one."""
+    rotation = (0.0, 0.0, 0.0, 1.0)
+    if transform is not None:
+        point, rotation = transform.apply(point), transform.rotation
+    position, orientation = marker.pose.position, marker.pose.orientation
+    position.x, position.y, position.z = point
+    orientation.x, orientation.y, orientation.z, orientation.w = rotation
 
 
 @dataclass(frozen=True)

@@ -197,6 +197,13 @@ _NODE_PARAMETERS: tuple[ParamSpec, ...] = (
         read_only=True,
     ),
     ParamSpec(
+        'target_frame',
+        '',
+        'robot frame (e.g. base_link, map) 3D points and markers are also given in, looked up '
+        "with tf2 at the image's stamp; '' = the camera's optical frame only",
+        read_only=True,
+    ),
+    ParamSpec(
         'planner_qos_depth',
         5,
         'results kept for late-joining planners',
@@ -337,6 +344,7 @@ class NodeSettings:
     image_qos: str
     planner_topic: str
     tracking_topic: str
+    target_frame: str
     planner_qos_depth: int
     resolver: ResolverConfig
     tracking: TrackerConfig
@@ -395,6 +403,7 @@ def settings_from_values(values: Mapping[str, Any]) -> NodeSettings:
         image_qos=image_qos,
         planner_topic=planner_topic,
         tracking_topic=tracking_topic,
+        target_frame=str(values['target_frame']).strip(),
         planner_qos_depth=int(values['planner_qos_depth']),
         resolver=resolver,
         tracking=tracking,

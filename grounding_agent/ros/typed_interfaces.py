@@ -27,6 +27,7 @@ from rclpy.serialization import serialize_message
 from rclpy.task import Future
 from std_msgs.msg import String
 
+from grounding_agent.core.frames import RigidTransform
 from grounding_agent.core.result import STANDING_REQUEST_ID, GroundingResult, error_result
 from grounding_agent.ros.outputs import result_message
 from grounding_agent_interfaces.action import Track
@@ -72,7 +73,7 @@ class TypedInterfaces:
         node: Any,
         *,
         submit_command: Callable[[bytes], None],
-        to_message: Callable[[GroundingResult], Any] = result_message,
+        to_message: Callable[..., Any] = result_message,
     ) -> None:
         self._node = node
         self._submit_command = submit_command
@@ -106,19 +107,27 @@ class TypedInterfaces:
 
     # -- results from the node -----------------------------------------------------------------
 
-    def on_result(self, result: GroundingResult) -> None:
-        """Hand a published result to the service call or Track goal waiting for it."""
+    def _typed(self, result: GroundingResult, transform: RigidTransform | None) -> Any:
+        if transform is None:
+            return self._to_message(result)
+        return self._to_message(
+            result, target_frame=transform.target_frame, to_target_frame=transform.apply
+        )
+
+    def on_result(self, result: GroundingResult, transform: RigidTransform | None = None) -> None:
+        """Hand a published result to the service call or Track goal waiting for it;
+        `transform` maps its points into the node's target frame."""
         if result.request_id == STANDING_REQUEST_ID:
             goal = self._goal
             if goal is not None and goal.ended is None and goal.camera in ('', result.camera):
-                message = self._to_message(result)
+                message = self._typed(result, transform)
                 goal.last = message
                 goal.handle.publish_feedback(Track.Feedback(result=message))
             return
         with self._lock:
             waiting = self._pending.pop(result.request_id, None)
         if waiting is not None and not waiting.done():
-            waiting.set_result(result)
+            waiting.set_result(self._typed(result, transform))
 
     def stop_tracking(self, outcome: str, reason: str) -> None:
         """End the running Track goal (the node deactivates or shuts down)."""
@@ -156,13 +165,15 @@ class TypedInterfaces:
             with self._lock:
                 self._pending.pop(request_id, None)
         if result is None:
-            result = error_result(
-                f'no answer within {timeout_s:g} s; the planner topic still gets it '
-                f'under request id {request_id}',
-                request_id=request_id,
-                command=request.command,
+            result = self._to_message(
+                error_result(
+                    f'no answer within {timeout_s:g} s; the planner topic still gets it '
+                    f'under request id {request_id}',
+                    request_id=request_id,
+                    command=request.command,
+                )
             )
-        response.result = self._to_message(result)
+        response.result = result
         return response
 
     # -- Track ---------------------------------------------------------------------------------

@@ -3,6 +3,8 @@ only, no DDS)."""
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 pytest.importorskip('visualization_msgs.msg')
@@ -10,6 +12,7 @@ pytest.importorskip('visualization_msgs.msg')
 from diagnostic_msgs.msg import DiagnosticStatus
 from visualization_msgs.msg import Marker
 
+from grounding_agent.core.frames import RigidTransform
 from grounding_agent.core.result import (
     BoxSource,
     GroundingResult,
@@ -191,3 +194,37 @@ def test_result_message_answer_is_typed(
         message.answer_text,
     ) == fields
     assert not message.has_target
+
+
+def test_markers_in_a_target_frame_are_moved_and_turned_with_the_camera() -> None:
+    camera_in_base = RigidTransform.from_rpy(
+        'base_link', 'camera_optical', (0.2, 0.0, 1.0), (-math.pi / 2, 0.0, -math.pi / 2)
+    )
+    markers = markers_for_result(grounded([0.1, 0.2, 2.0]), HEADER, transform=camera_in_base)
+    clear, cube, _ = markers.markers
+    assert clear.header.frame_id == cube.header.frame_id == 'base_link'
+    assert (cube.header.stamp.sec, cube.header.stamp.nanosec) == (3, 5)  # the image's stamp
+    # 2 m ahead of the camera, 0.1 m right, 0.2 m down, seen from base_link
+    position = (cube.pose.position.x, cube.pose.position.y, cube.pose.position.z)
+    assert position == pytest.approx((2.2, -0.1, 0.8))
+    orientation = cube.pose.orientation
+    assert (orientation.x, orientation.y, orientation.z, orientation.w) == pytest.approx(
+        camera_in_base.rotation
+    )
+
+
+def test_a_tf2_transform_message_becomes_the_rigid_transform_it_describes() -> None:
+    from geometry_msgs.msg import TransformStamped
+
+    from grounding_agent.ros.frames import rigid_transform_from_msg
+
+    stamped = TransformStamped()
+    stamped.header.frame_id, stamped.child_frame_id = 'map', 'camera_optical'
+    stamped.transform.translation.x, stamped.transform.translation.z = 1.0, 0.5
+    stamped.transform.rotation.z, stamped.transform.rotation.w = math.sin(0.5), math.cos(0.5)
+    transform = rigid_transform_from_msg(stamped)
+    assert (transform.target_frame, transform.source_frame) == ('map', 'camera_optical')
+    # a 1 rad turn about z, then the offset
+    assert transform.apply((1.0, 0.0, 0.0)) == pytest.approx(
+        (1.0 + math.cos(1.0), math.sin(1.0), 0.5)
+    )

@@ -168,3 +168,14 @@ def test_standing_results_stay_off_the_latched_planner_topic(ros: RosHarness) ->
     assert late[0].status is ResultStatus.GROUNDED
     peer.send_image(scene_image(), stamp=Stamp(sec=10_000))
     assert not wait_for(lambda: any(r.request_id == 'standing' for r in late), timeout=1.0)
+
+
+def test_a_target_frame_without_tf2_leaves_points_in_the_camera_frame(ros: RosHarness) -> None:
+    # tf2_ros cannot be installed here: the node says so and answers in the camera frame
+    script_red_cube()
+    _, peer = started(ros, target_frame='base_link')
+    result = _ground(ros, peer, 'find the red cube')
+    assert result.status == 'grounded'
+    assert result.header.frame_id == 'camera_optical'
+    assert result.target_frame == ''
+    assert result.target.point_in_target_frame.header.frame_id == ''
