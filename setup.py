@@ -27,7 +27,12 @@ setup(
     description='ROS 2 grounding agent: operator commands to tracked boxes, or a rejection',
     license='Apache-2.0',
     python_requires='>=3.10',
-    extras_require={'test': ['pytest']},
+    # Optional parts a robot install does without: the PyBullet simulation and the voice node.
+    extras_require={
+        'test': ['pytest'],
+        'sim': ['pybullet'],
+        'voice': ['pocketsphinx', 'sounddevice'],
+    },
     entry_points={
         'console_scripts': [
             'grounding-agent = grounding_agent.cli:main',
