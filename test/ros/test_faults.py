@@ -300,3 +300,28 @@ def test_cleanup_fails_while_the_model_runs_and_succeeds_after(
     assert node.trigger_cleanup() == TransitionCallbackReturn.SUCCESS
     assert blocking_model.closed == 1
     assert len(peer.received()) == 1
+
+
+def test_diagnostics_count_received_answered_refused_and_lost(ros: RosHarness) -> None:
+    from diagnostic_msgs.msg import DiagnosticArray
+
+    node = ros.grounding_node(diagnostics_period_s=0.2, command_queue_size=1)
+    peer = ros.peer()
+    arrays = peer.collect(DiagnosticArray, '/diagnostics')
+    peer.wait_connected()
+    peer.send_command('{"text": ')  # refused: not JSON
+    peer.send_command(command('find the red cube', 'waits'))  # waits for a frame
+    peer.send_command(command('find the red cube', 'busy'))  # refused: the queue is full
+    peer.wait_results(2)
+
+    def commands_entry() -> dict[str, str]:
+        for array in reversed(list(arrays)):
+            for status in array.status:
+                if status.name == f'{node.get_fully_qualified_name()}: commands':
+                    return {kv.key: kv.value for kv in status.values}
+        return {}
+
+    expected = {'received': '3', 'answered': '2', 'refused': '2', 'lost': '0', 'waiting': '1'}
+    assert wait_for(lambda: expected.items() <= commands_entry().items()), commands_entry()
+    peer.send_image(scene_image())
+    assert wait_for(lambda: commands_entry().get('answered') == '3'), commands_entry()
