@@ -250,6 +250,8 @@ def _phrase_table() -> tuple[dict[str, _Phrase], dict[str, _Phrase], int]:
     _add(table, vocab.ATTRIBUTE_PHRASES, 'ATTR')
     for phrase in vocab.GENERIC_NOUNS:
         _add(table, [phrase], 'ONE', phrase)
+    for phrase in vocab.COMPOUND_NOUNS:
+        _add(table, [phrase, vocab.plural_noun(phrase)], 'WORD')
     _add(table, vocab.NEGATIONS, 'NEG')
     _add(table, ['and'], 'AND')
     for phrase, direction in vocab.DIRECTION_PHRASES.items():
@@ -385,7 +387,7 @@ def _resolve(segments: list[_Phrase], opener: CommandToken | None) -> list[Comma
                 tokens.clear()  # a name first: 'michael go to the kitchen'
             if not tokens:
                 tokens.append(CommandToken('VERB', phrase.text, phrase.sense('VERB')))
-            elif tokens[0].kind == 'VERB' and before == 'DESC' and tokens[-1].text == 'to':
+            elif before == 'DESC' and tokens[-1].text == 'to' and len(tokens) > 2:
                 # 'push the button to turn off the light': what for, not which object.
                 tokens.pop()
                 break
@@ -493,6 +495,11 @@ def _finish(tokens: list[CommandToken]) -> list[CommandToken]:
         direction = tokens[-1].text
         del tokens[-3:]
         tokens.append(CommandToken('DIRECTION', direction, vocab.DIRECTION_PHRASES[direction]))
+    # 'search in the corridor for the jar': what is looked for comes first.
+    if len(tokens) > 3 and tokens[0].kind == 'VERB' and tokens[0].value == 'find':
+        looked = next((k for k, t in enumerate(tokens) if t.text == 'for' and k > 1), None)
+        if tokens[1].kind == 'REL' and looked is not None and looked + 1 < len(tokens):
+            tokens[1:] = tokens[looked + 1 :] + tokens[1:looked]
     # 'rotate the block 90 degrees to the left': the angle is not part of the object.
     for i in range(len(tokens) - 1, 0, -1):
         if tokens[i - 1].kind == 'NUMBER' and tokens[i].text in ('degree', 'degrees'):
@@ -1210,7 +1217,9 @@ def grammar_parse(
     except LarkError as exc:  # a grammar the tables cannot feed: report, never crash
         raise CommandError(f'cannot parse {text!r}: {exc}') from exc
     noun = query.target.noun or ''
-    verb_like = tags is None and len(noun) > 4 and noun.endswith(('ing', 'ed'))
+    verb_like = tags is None and (
+        (len(noun) > 4 and noun.endswith('ing')) or (len(noun) > 2 and noun.endswith('ed'))
+    )
     # A bare first word followed by a preposition or an article may be a verb the tables do not
     # know ('connect to the pc', 'fold the towel') or a noun ('man in a red shirt').
     bare_start = (

@@ -29,6 +29,7 @@ __all__ = [
     'COLOUR_NOUNS',
     'COLOUR_SYNONYMS',
     'COMPARATIVES',
+    'COMPOUND_NOUNS',
     'CONTRACTIONS',
     'COPULAS',
     'DESCRIPTIVE_WORDS',
@@ -161,6 +162,7 @@ ACTION_VERB_PHRASES = MappingProxyType(
         'take off': 'remove', 'store': 'put', 'hang': 'put', 'sweep': 'push',
         'catch': 'grab', 'turn on': 'turn_on', 'switch on': 'turn_on', 'activate': 'turn_on',
         'turn off': 'turn_off', 'switch off': 'turn_off', 'deactivate': 'turn_off',
+        'toggle': 'toggle', 'search': 'find', 'look': 'find',
         'park': 'go_to', 'go towards': 'go_to', 'go toward': 'go_to', 'go near': 'go_to',
         'pull over': 'go_to', 'pull up': 'go_to', 'drive': 'go_to', 'overtake': 'go_to',
     }
@@ -211,6 +213,13 @@ PERSON_SIDES = MappingProxyType(
 )
 # The operator and the robot as anchors: 'the person behind you', 'the cup in front of me'.
 PERSON_WORDS: frozenset[str] = frozenset({'me', 'you', 'us'})
+# Names of two words whose last word alone names something else ('remote control', not a
+# 'control'): the parser keeps them together as the noun.
+COMPOUND_NOUNS: tuple[str, ...] = (
+    'remote control', 'teddy bear', 'hot dog', 'baseball bat', 'traffic light', 'trash can',
+    'garbage can', 'washing machine', 'light switch', 'fire hydrant', 'stop sign',
+    'parking meter', 'wine glass', 'cell phone',
+)
 # Words that stand for a noun said before: 'pick it up', 'the bowl with salad in it'.
 PRONOUNS: frozenset[str] = frozenset({'it', 'them', 'itself', 'themselves', 'this', 'that'})
 
