@@ -45,7 +45,7 @@ _COMMAND_KEYS: Final = frozenset({'text', 'request_id', 'camera'})
 _JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
 _JSON_BRACKET = re.compile(r'[\[\]{}]')
 # A request id read from a message that is refused without a parsed one (too big, too deep,
-# not JSON, not an object), so the sender can still match the answer; bounded, so it costs one
+# not UTF-8, not JSON, not an object), so the sender can still match the answer; bounded, so it costs one
 # linear scan.
 _REQUEST_ID = re.compile(r'"request_id"\s*:\s*(?:"((?:[^"\\]|\\.){0,256})"|(-?\d{1,20})\b)')
 
@@ -150,9 +150,11 @@ def _decode(payload: bytes | memoryview | str, max_chars: int) -> str | Groundin
         return str(payload, 'utf-8')
     except UnicodeDecodeError as exc:
         bad = bytes(payload[exc.start : exc.start + 1]).hex()
+        readable = str(payload, 'utf-8', errors='replace')
         return error_result(
             f'command is not valid UTF-8 text (byte 0x{bad} at offset {exc.start})',
-            command=_echo(str(payload, 'utf-8', errors='replace')),
+            request_id=_salvaged_request_id(readable),
+            command=_echo(readable),
         )
 
 

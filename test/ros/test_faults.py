@@ -325,3 +325,26 @@ def test_diagnostics_count_received_answered_refused_and_lost(ros: RosHarness) -
     assert wait_for(lambda: expected.items() <= commands_entry().items()), commands_entry()
     peer.send_image(scene_image())
     assert wait_for(lambda: commands_entry().get('answered') == '3'), commands_entry()
+
+
+def test_a_real_replacement_character_is_text_and_invalid_utf8_is_refused(
+    ros: RosHarness,
+) -> None:
+    import struct
+
+    from rclpy.serialization import serialize_message
+
+    ros.grounding_node()
+    peer = ros.peer()
+    peer.wait_connected()
+    peer.send_image(scene_image())
+    peer.send_command(command('find the red cube \ufffd', 'replacement'))
+    # invalid UTF-8 on the wire: a CDR string built by hand (header, length, bytes, NUL)
+    header = serialize_message(String(data='ab'))[:4]
+    payload = b'{"request_id": "bytes", "text": "find the \xff cube"}'
+    peer.commands.publish(header + struct.pack('<I', len(payload) + 1) + payload + b'\x00')
+    answers = answers_by_id(peer.wait_results(2))
+    assert 'not valid UTF-8' not in answers['replacement'][0].reason
+    assert answers['replacement'][0].command == 'find the red cube \ufffd'
+    (refused,) = answers['bytes']
+    assert refused.reason.startswith('command is not valid UTF-8 text (byte 0xff at offset 42)')
