@@ -42,11 +42,10 @@ MAX_JSON_DEPTH: Final = 8
 _ECHO_CHARS: Final = 200
 _COMMAND_KEYS: Final = frozenset({'text', 'request_id', 'camera'})
 
-_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
-_JSON_BRACKET = re.compile(r'[\[\]{}]')
+_JSON_SPECIAL = re.compile(r'["\\\[\]{}]')
 # A request id read from a message that is refused without a parsed one (too big, too deep,
-# not UTF-8, not JSON, not an object), so the sender can still match the answer; bounded, so it costs one
-# linear scan.
+# not UTF-8, not JSON, not an object), so the sender can still match the answer; bounded, so
+# it costs one linear scan.
 _REQUEST_ID = re.compile(r'"request_id"\s*:\s*(?:"((?:[^"\\]|\\.){0,256})"|(-?\d{1,20})\b)')
 
 
@@ -92,15 +91,31 @@ def _echo(text: str) -> str:
 def _json_depth(message: str, limit: int) -> int:
     """How deep `message` nests arrays and objects, counting only up to `limit` + 1.
 
-    Brackets inside strings do not count. Linear in the message; no recursion.
+    Brackets inside strings do not count. One pass over the characters JSON gives a meaning
+    to (no regular expression that could backtrack, no recursion).
     """
     depth = deepest = 0
-    for bracket in _JSON_BRACKET.findall(_JSON_STRING.sub('""', message)):
-        depth += 1 if bracket in '[{' else -1
-        if depth > deepest:
-            deepest = depth
-            if deepest > limit:
-                break
+    in_string = False
+    escaped_at = -1
+    for match in _JSON_SPECIAL.finditer(message):
+        position, char = match.start(), match.group()
+        if in_string:
+            if position == escaped_at:
+                continue
+            if char == '\\':
+                escaped_at = position + 1
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in '[{':
+            depth += 1
+            if depth > deepest:
+                deepest = depth
+                if deepest > limit:
+                    break
+        elif char in ']}':
+            depth -= 1
     return deepest
 
 

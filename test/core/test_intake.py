@@ -60,6 +60,10 @@ def take(message: bytes | str, max_chars: int = 500) -> CommandRequest | Groundi
         ('x' * 1_000_000, 'error : command message of 1000000 bytes is refused unread'),
         (DEEP_OBJECT, f'error : JSON command nests deeper than {MAX_JSON_DEPTH} levels'),
         (DEEP_ARRAY, 'error : command message of 200000 bytes is refused unread'),
+        # escaped quotes that never close a string: one pass, no backtracking
+        ('{"' + '\\"' * 30_000, 'error : command is not valid JSON: Unterminated string'),
+        ('{"a": "\\\\", "b": ' + '[' * 9 + ']' * 9 + '}', 'error : JSON command nests deeper'),
+        ('{"text": "find \\"[[[[[[[[[[ cube\\""}', ('find "[[[[[[[[[[ cube"', '', 'front')),
         (
             '{"request_id": "deep", "text": ' + '[' * 50 + ']' * 50 + '}',
             f'error deep: JSON command nests deeper than {MAX_JSON_DEPTH}',
