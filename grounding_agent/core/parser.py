@@ -312,7 +312,7 @@ def _strip_leading(words: list[str]) -> tuple[list[str], CommandToken | None]:
 
 def _segment(words: list[str]) -> list[_Phrase]:
     anywhere, _, longest = _phrase_table()
-    words = _person_sides(words)
+    words = _rewrite(words)
     segments: list[_Phrase] = []
     i = 0
     while i < len(words):
@@ -331,18 +331,20 @@ def _segment(words: list[str]) -> list[_Phrase]:
     return segments
 
 
-def _person_sides(words: list[str]) -> list[str]:
-    """'the pc on your left' -> 'the pc left of you' (vocab.PERSON_SIDES)."""
+def _rewrite(words: list[str]) -> list[str]:
+    """'the pc on your left' -> 'the pc left of you' (vocab.REWRITES, longest first)."""
     text = ' '.join(words)
-    if not any(p in text for p in vocab.PERSON_SIDES):
+    if not any(p in text for p in vocab.REWRITES):
         return words
     out: list[str] = []
     i = 0
     while i < len(words):
-        three = ' '.join(words[i : i + 3])
-        if three in vocab.PERSON_SIDES:
-            out.extend(vocab.PERSON_SIDES[three].split())
-            i += 3
+        for n in (3, 2):
+            said = ' '.join(words[i : i + n])
+            if said in vocab.REWRITES:
+                out.extend(vocab.REWRITES[said].split())
+                i += n
+                break
         else:
             out.append(words[i])
             i += 1
@@ -377,6 +379,17 @@ def _resolve(segments: list[_Phrase], opener: CommandToken | None) -> list[Comma
             if after.has('REL', 'BETWEEN', 'PART', 'DESC') and not after.has('DIRECTION'):
                 tokens.append(CommandToken('NEG', phrase.text))  # 'not on the tray'
                 i += 1
+                continue
+            following = kept[i + 2] if i + 2 < len(kept) else None
+            if (
+                after.kinds == {'WORD'}
+                and after.text.endswith('ing')
+                and following is not None
+                and following.has('DET', 'ONE', 'WORD', 'NUMBER')
+            ):
+                # 'not facing the camera': a negated description
+                tokens.extend([CommandToken('NEG', phrase.text), CommandToken('DESC', after.text)])
+                i += 2
                 continue
             # 'not red' describes; it is not the colour red.
             tokens.append(CommandToken('WORD', f'{phrase.text} {after.text}'))
@@ -419,6 +432,28 @@ def _resolve(segments: list[_Phrase], opener: CommandToken | None) -> list[Comma
                 tokens.append(CommandToken('WORD', text))
                 i += 3
                 continue
+        if (
+            phrase.has('POSITION')
+            and not phrase.has('DIRECTION')
+            and phrase.text.split()[:2] in (['on', 'the'], ['in', 'the'])
+            and after is not None
+            and after.kinds == {'WORD'}
+            and not after.text.endswith(('ing', 'ed'))
+            and before in _NOMINAL_KINDS
+        ):
+            # 'the train on the far right rail': on the rail, which is the far right one.
+            preposition, article, *rest = phrase.text.split()
+            anywhere = _phrase_table()[0]
+            tokens.append(CommandToken('REL', preposition, vocab.RELATION_PHRASES[preposition]))
+            tokens.append(CommandToken('DET', article))
+            for word in rest:
+                known = anywhere.get(word)
+                if known is not None and known.has('SUPERL'):
+                    tokens.append(CommandToken('SUPERL', word, known.sense('SUPERL')))
+                else:
+                    tokens.append(CommandToken('WORD', word))
+            i += 1
+            continue
         tokens.append(_choose(phrase, before, after, _motion(tokens)))
         i += 1
     return _finish(tokens)
@@ -586,11 +621,17 @@ def _retag(
     and a pronoun or 'one' takes the noun of the sentence before ('pick up the middle one')."""
     out: list[_Phrase] = []
     start = 0
+    skip_next = False
     for index, phrase in enumerate(segments):
         tag = tags[start] if start < len(tags) else None
         start += len(phrase.text.split())
+        if skip_next:
+            skip_next = False
+            continue
         after = segments[index + 1] if index + 1 < len(segments) else None
-        unknown = phrase.kinds <= {'WORD'} or phrase.text in vocab.NOT_NOUNS
+        unknown = phrase.kinds <= {'WORD'} or (
+            phrase.text in vocab.NOT_NOUNS and phrase.kinds <= {'WORD', 'DIRECTION', 'ONE'}
+        )
         content = [p for p in out if not p.has('FILLER')]
         if tag is None:
             out.append(phrase)
@@ -612,6 +653,10 @@ def _retag(
             follows_noun = content[-1].has('WORD', 'COLOUR', 'ONE')
             if not follows_noun:
                 out.append(phrase)
+            elif after is not None and after.has('POSITION') and not after.has('REL'):
+                # 'a zebra running to the left': how it moves, not which one it is.
+                out.append(_Phrase.of(f'{phrase.text} {after.text}', [('FILLER', None)]))
+                skip_next = True
             elif after is None or after.has('REL', 'BETWEEN', 'POSITION', 'ATTR'):
                 out.append(_Phrase.of(phrase.text, [('PART', None)]))
             else:
@@ -800,10 +845,14 @@ def _attach(subject: _Nominal, links: Sequence[_Link]) -> _Nominal:
             node.relations.append((link.word.value, anchors, link.negated))
             previous, last = node, anchors[-1]
         elif link.kind in ('relation', 'description'):
+            nothing = bool(link.anchors) and _head_noun(link.anchors[0]) in _NOTHING
             if (
                 link.word is not None
                 and link.anchors
-                and (link.word.text == 'without' or (link.negated and link.kind == 'description'))
+                and (
+                    link.word.text == 'without'
+                    or (link.kind == 'description' and (link.negated or nothing))
+                )
             ):
                 # 'the one without a lid', 'the person not holding anything': the resolver
                 # rules out candidates with that part; the detector looks for the object.
@@ -829,6 +878,10 @@ def _attach(subject: _Nominal, links: Sequence[_Link]) -> _Nominal:
             node.predicates.extend(link.predicates)
             previous = node
     return last
+
+
+# 'holding nothing' is 'not holding anything'.
+_NOTHING = frozenset({'nothing', 'no one', 'nobody'})
 
 
 def _is_pronoun(nominal: _Nominal) -> bool:
@@ -940,7 +993,10 @@ def _freeze(nominal: _Nominal, *, what: bool = False, anchor: bool = False) -> O
         written.append(vocab.GENERIC_PHRASE)
     phrase = ' '.join([*written, *nominal.descriptions])
     relations = tuple(_constraint(*relation) for relation in nominal.relations)
-    without = tuple(n for n in (_head_noun(w) for w in nominal.without) if n is not None)
+    heads = (_head_noun(w) for w in nominal.without)
+    without = tuple('anything' if n in _NOTHING else n for n in heads if n is not None)
+    # 'a non-glass cup': glass is what it must not be.
+    without += tuple(m[4:] for m in modifiers if m.startswith('non-') and len(m) > 4)
     return ObjectRef(
         phrase=phrase,
         noun=noun,
@@ -1190,6 +1246,19 @@ def parse_command(
     return open_reader.read_command(original, fallback=query)
 
 
+# Nouns that end like a past participle.
+_NOUNS_IN_ED = frozenset({'bed', 'shed', 'sled', 'seed', 'reed', 'weed', 'steed', 'flatbed'})
+
+
+def _anchor_nouns(ref: ObjectRef) -> list[str]:
+    return [
+        noun
+        for constraint in ref.relations
+        for anchor in constraint.anchors
+        for noun in [anchor.noun or '', *_anchor_nouns(anchor)]
+    ]
+
+
 _SENTENCE_END_RE = re.compile(r'(?<=[.!?;])\s+(?=\S)')
 
 
@@ -1216,9 +1285,11 @@ def grammar_parse(
         query = _build(sentence, text, rest)
     except LarkError as exc:  # a grammar the tables cannot feed: report, never crash
         raise CommandError(f'cannot parse {text!r}: {exc}') from exc
-    noun = query.target.noun or ''
-    verb_like = tags is None and (
-        (len(noun) > 4 and noun.endswith('ing')) or (len(noun) > 2 and noun.endswith('ed'))
+    nouns = [query.target.noun or '', *_anchor_nouns(query.target)]
+    verb_like = tags is None and any(
+        (len(noun) > 4 and noun.endswith('ing'))
+        or (len(noun) > 2 and noun.endswith('ed') and noun not in _NOUNS_IN_ED)
+        for noun in nouns
     )
     # A bare first word followed by a preposition or an article may be a verb the tables do not
     # know ('connect to the pc', 'fold the towel') or a noun ('man in a red shirt').

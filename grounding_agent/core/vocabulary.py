@@ -47,7 +47,6 @@ __all__ = [
     'NUMBER_WORDS',
     'ORDINAL_WORDS',
     'PARTICIPLES',
-    'PERSON_SIDES',
     'PERSON_WORDS',
     'PLACING_ACTIONS',
     'PLURAL_DETERMINERS',
@@ -56,6 +55,7 @@ __all__ = [
     'QUESTION_PHRASES',
     'RELATION_PHRASES',
     'RELATIVE_PRONOUNS',
+    'REWRITES',
     'SHAPE_NOUNS',
     'SINGULAR_NOUNS_IN_S',
     'SIZES',
@@ -202,13 +202,17 @@ DIRECTION_PHRASES = MappingProxyType(
         'anti-clockwise': 'counterclockwise',
     }
 )
-# Sides of the operator or the robot, said as a place: 'the pc on your left' is left of you.
-PERSON_SIDES = MappingProxyType(
+# Phrases read as other words before anything else: sides of the operator or the robot said as
+# a place ('the pc on your left' is left of you), and 'outside the window' (not in it).
+REWRITES = MappingProxyType(
     {
-        f'{prep} {person} {side}': f'{side} of {"me" if person == "my" else "you"}'
-        for prep in ('on', 'at', 'to')
-        for person in ('my', 'your')
-        for side in ('left', 'right')
+        'outside of the': 'not inside the', 'outside the': 'not inside the',
+        **{
+            f'{prep} {person} {side}': f'{side} of {"me" if person == "my" else "you"}'
+            for prep in ('on', 'at', 'to')
+            for person in ('my', 'your')
+            for side in ('left', 'right')
+        },
     }
 )
 # The operator and the robot as anchors: 'the person behind you', 'the cup in front of me'.
@@ -237,6 +241,7 @@ RELATION_PHRASES = MappingProxyType(
         'in front of': Relation.IN_FRONT_OF, 'before': Relation.IN_FRONT_OF,
         'behind': Relation.BEHIND, 'in back of': Relation.BEHIND,
         'at the left of': Relation.LEFT_OF, 'at the right of': Relation.RIGHT_OF,
+        'ahead of': Relation.IN_FRONT_OF,
         # 'the block from the drawer' is where the object is now.
         'from': Relation.NEAR, 'out of': Relation.INSIDE,
         'next to': Relation.NEXT_TO, 'beside': Relation.NEXT_TO, 'by': Relation.NEXT_TO,
@@ -400,7 +405,9 @@ ATTRIBUTE_PHRASES: tuple[str, ...] = (
 CLOTHING_NOUNS: frozenset[str] = frozenset({
     'shirt', 't-shirt', 'tshirt', 'jacket', 'coat', 'dress', 'hat', 'cap', 'hoodie', 'sweater',
     'jumper', 'jersey', 'uniform', 'suit', 'vest', 'skirt', 'pants', 'trousers', 'jeans',
-    'shorts', 'scarf', 'helmet', 'gloves', 'glove', 'shoes', 'shoe', 'boots', 'boot',
+    'shorts', 'scarf', 'helmet', 'gloves', 'glove', 'shoes', 'shoe', 'boots', 'boot', 'tank',
+    'tank top', 'tee', 'polo', 'bikini', 'swimsuit', 'wetsuit', 'pajamas', 'sweatpants',
+    'leggings', 'cardigan', 'blazer', 'tuxedo',
     'blouse', 'costume', 'outfit', 'clothes', 'clothing', 'apron', 'robe', 'gown', 'tie',
     'sunglasses', 'glasses', 'mask', 'backpack', 'overalls', 'sweatshirt', 'tracksuit',
 })
@@ -448,7 +455,7 @@ FILLER_PHRASES: tuple[str, ...] = (
     'in the frame', 'in view', 'in the view', 'on camera', 'on the screen', 'visible',
     'you can see', 'that you can see', 'that you see', 'you see', 'do you see', 'can you see',
     'is there', 'are there', 'if you can', 'if possible', 'currently', 'at the moment',
-    'all the way', 'slightly', 'gently',
+    'all the way', 'slightly', 'gently', 'and let go', 'let go',
 )
 # Openers dropped at the start of a command only ('robot' later in a sentence is an object).
 LEADING_FILLERS: tuple[str, ...] = (
