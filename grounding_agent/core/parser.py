@@ -993,8 +993,8 @@ def _freeze(nominal: _Nominal, *, what: bool = False, anchor: bool = False) -> O
         written.append(vocab.GENERIC_PHRASE)
     phrase = ' '.join([*written, *nominal.descriptions])
     relations = tuple(_constraint(*relation) for relation in nominal.relations)
-    heads = (_head_noun(w) for w in nominal.without)
-    without = tuple('anything' if n in _NOTHING else n for n in heads if n is not None)
+    parts = (_head_noun(w) for w in nominal.without)
+    without = tuple('anything' if n in _NOTHING else n for n in parts if n is not None)
     # 'a non-glass cup': glass is what it must not be.
     without += tuple(m[4:] for m in modifiers if m.startswith('non-') and len(m) > 4)
     return ObjectRef(

@@ -715,3 +715,91 @@ def test_describe_ref_reads_like_the_command() -> None:
     plate = ref('plate', rel(Relation.ON, ref('table')))
     target = ref('red mug', rel(Relation.BETWEEN, ref('laptop'), plate))
     assert describe_ref(target) == 'red mug between the laptop and the plate on the table'
+
+
+# -- issue 11: negation, parts, the operator's viewpoint, destinations --------------------------
+
+
+def _parsed(text: str) -> Query:
+    from grounding_agent.core.parser import parse_command
+
+    return parse_command(text)
+
+
+CUP_ON_TRAY = seen('cup', (40, 200, 80, 250))
+CUP_ALONE = seen('cup', (500, 200, 540, 250))
+TRAY = seen('tray', (0, 180, 200, 280))
+
+
+def test_a_negated_relation_keeps_the_candidates_it_does_not_hold_for() -> None:
+    query = _parsed('the cup that is not on the tray')
+    result = Resolver().resolve(query, {'cup': [CUP_ON_TRAY, CUP_ALONE], 'tray': [TRAY]}, FRAME)
+    assert result.status is ResultStatus.GROUNDED
+    assert result.target is not None
+    assert result.target.box == CUP_ALONE.box.to_list()
+    assert result.relations[0].relation == 'not_on'
+
+
+def test_a_negated_relation_rejects_when_every_candidate_holds_it() -> None:
+    query = _parsed('the cup that is not on the tray')
+    result = Resolver().resolve(query, {'cup': [CUP_ON_TRAY], 'tray': [TRAY]}, FRAME)
+    assert result.status is ResultStatus.REJECTED
+    assert result.reason.startswith('every cup found is on the tray')
+
+
+def test_a_negated_relation_to_an_absent_anchor_excludes_nothing() -> None:
+    query = _parsed('the cup that is not on the tray')
+    result = Resolver().resolve(query, {'cup': [CUP_ALONE], 'tray': []}, FRAME)
+    assert result.status is ResultStatus.GROUNDED
+
+
+def test_without_rules_out_candidates_that_have_the_part() -> None:
+    query = _parsed('the cup without a lid')
+    lid = seen('lid', (500, 195, 540, 210))
+    result = Resolver().resolve(query, {'cup': [CUP_ON_TRAY, CUP_ALONE], 'lid': [lid]}, FRAME)
+    assert result.target is not None
+    assert result.target.box == CUP_ON_TRAY.box.to_list()
+    every = Resolver().resolve(query, {'cup': [CUP_ALONE], 'lid': [lid]}, FRAME)
+    assert (every.status, every.reason) == (ResultStatus.REJECTED, 'every cup found has a lid')
+
+
+@pytest.mark.parametrize(
+    ('text', 'viewpoint', 'chosen'),
+    [
+        ('the cup left of me', 'camera', CUP_ON_TRAY),
+        ('the cup left of me', 'across', CUP_ALONE),
+        ('the cup closest to me', 'camera', CUP_ON_TRAY),
+        ('the cup closest to me', 'across', CUP_ALONE),
+        # 'you' is the robot, i.e. the camera, whichever way the operator faces.
+        ('the cup closest to you', 'across', CUP_ON_TRAY),
+        ('the cup on your left', 'across', CUP_ON_TRAY),
+    ],
+)
+def test_me_and_you_resolve_against_the_operators_viewpoint(
+    text: str, viewpoint: str, chosen: Detection
+) -> None:
+    near = replace_point(CUP_ON_TRAY, 0.6)
+    far = replace_point(CUP_ALONE, 1.4)
+    config = ResolverConfig(viewpoint=viewpoint)  # type: ignore[arg-type]
+    result = Resolver(config).resolve(
+        _parsed(text), {'cup': [near, far]}, Frame(FRAME.image, intrinsics=CAMERA)
+    )
+    assert result.status is ResultStatus.GROUNDED, result.reason
+    assert result.target is not None
+    assert result.target.box == chosen.box.to_list()
+
+
+def replace_point(detection: Detection, z: float) -> Detection:
+    return detection.with_updates(point=CAMERA.deproject(*detection.box.center, z))
+
+
+def test_the_destination_is_grounded_or_the_command_rejected() -> None:
+    query = _parsed('put the cup on the tray')
+    result = Resolver().resolve(query, {'cup': [CUP_ALONE], 'tray': [TRAY]}, FRAME)
+    assert result.status is ResultStatus.GROUNDED
+    assert result.destination is not None
+    assert result.destination.box == TRAY.box.to_list()
+    assert result.relations == []  # the tray is where it goes, not which cup
+    absent = Resolver().resolve(query, {'cup': [CUP_ALONE], 'tray': []}, FRAME)
+    assert absent.status is ResultStatus.REJECTED
+    assert absent.reason.startswith('no tray found (the destination)')
