@@ -137,6 +137,7 @@ class PlannerListener:
 
     def close(self) -> None:
         self._executor.shutdown()
+        self._thread.join(5.0)
         self.node.destroy_node()
         self._context.try_shutdown()
 
