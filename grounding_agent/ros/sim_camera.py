@@ -14,14 +14,19 @@ on). With `publish_clock` the node is the simulation's clock: it publishes /cloc
 1 / rate_hz per frame, and stamps its frames with it (start other nodes with use_sim_time).
 With `prerender_s` the frames of that much scene time are rendered at start-up and replayed in
 a loop, one per tick, for rates the renderer cannot keep up with (a 640x480 render takes
-0.15-0.3 s here).
+0.15-0.3 s here); they are cached in the temporary directory, so the next start-up with the same
+scene only reads them.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import tempfile
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -45,7 +50,7 @@ from grounding_agent.ros.params import ParamSpec
 from grounding_agent.ros.spin import spin_node
 from grounding_agent.sim.frame_truth import truth_json
 from grounding_agent.sim.scene import SceneSpec, generate_scene
-from grounding_agent.sim.world import Render, SimWorld
+from grounding_agent.sim.world import ObjectTruth, Render, SimWorld
 
 try:
     from rclpy.clock_type import ClockType
@@ -113,6 +118,8 @@ SIM_CAMERA_PARAMETERS: tuple[ParamSpec, ...] = (
 
 _WARN_THROTTLE_S = 5.0
 _NO_SEGMENTATION = np.full((0, 0), -1, dtype=np.int32)
+# Frames rendered ahead are kept here between runs, keyed by the scene, rate and count.
+_FRAME_CACHE = Path(tempfile.gettempdir()) / 'grounding_agent_frames'
 # Nothing at ROS time zero: many nodes read a zero stamp as 'no time yet'.
 _FIRST_CLOCK_S = 1.0
 
@@ -261,16 +268,58 @@ class SimCameraNode(Node):
         return Stamp(sec=sec, nanosec=nanosec)
 
     def _prerender(self, seconds: float) -> list[Render]:
-        """The frames of the first `seconds` of scene time at `rate_hz` (none for 0)."""
+        """The frames of the first `seconds` of scene time at `rate_hz` (none for 0), from the
+        frame cache when this scene was rendered so before."""
         count = round(seconds * self._rate_hz)
         if count <= 0 or self._world is None:
             return []
+        key = hashlib.sha1(f'{self._spec!r}|{self._rate_hz!r}|{count}'.encode()).hexdigest()
+        path = _FRAME_CACHE / f'prerender-{key[:16]}.npz'
+        cached = self._load_frames(path)
+        if cached is not None:
+            self.get_logger().info(f'replaying {len(cached)} frames rendered before ({path})')
+            return cached
         self.get_logger().info(f'rendering {count} frames ahead ({seconds:g} s of scene time)')
         frames = []
         for index in range(count):
             self._world.set_time(index / self._rate_hz)
             # the segmentation is not published: do not keep it
             frames.append(replace(self._world.render(), segmentation=_NO_SEGMENTATION))
+        self._save_frames(path, frames)
+        return frames
+
+    def _save_frames(self, path: Path, frames: Sequence[Render]) -> None:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            partial = path.with_name(path.stem + '.part.npz')
+            np.savez(
+                partial,
+                rgb=np.stack([f.rgb for f in frames]),
+                depth=np.stack([f.depth for f in frames]),
+                truth=json.dumps([f.to_dict() for f in frames]),
+            )
+            partial.replace(path)
+        except OSError as exc:  # a cache that cannot be written only costs the next start-up
+            self.get_logger().warning(f'frames not cached: {exc}')
+
+    def _load_frames(self, path: Path) -> list[Render] | None:
+        try:
+            with np.load(path) as data:
+                rgb, depth = data['rgb'], data['depth']
+                truth = json.loads(str(data['truth']))
+        except (OSError, KeyError, ValueError):
+            return None
+        frames = []
+        for index, document in enumerate(truth):
+            k = document['intrinsics']
+            intrinsics = CameraIntrinsics(
+                k['fx'], k['fy'], k['cx'], k['cy'], document['width'], document['height']
+            )
+            objects = tuple(ObjectTruth.from_dict(o) for o in document['objects'])
+            frames.append(
+                Render(rgb[index], depth[index], _NO_SEGMENTATION, intrinsics, objects,
+                       float(document['stamp_s']), self._spec.camera)
+            )  # fmt: skip
         return frames
 
     def _on_timer(self) -> None:

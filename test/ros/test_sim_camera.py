@@ -188,8 +188,13 @@ def test_frozen_motion_keeps_the_scene_time(ros: Any) -> None:
     assert {f['truth']['stamp_s'] for f in listener.complete_frames()} == {0.0}
 
 
-def test_prerendered_frames_replay_in_a_loop_with_their_own_truth(ros: Any) -> None:
+def test_prerendered_frames_replay_in_a_loop_with_their_own_truth(
+    ros: Any, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from grounding_agent.ros import sim_camera
     from grounding_agent.sim.paths import LinearPath
+
+    monkeypatch.setattr(sim_camera, '_FRAME_CACHE', tmp_path)
 
     moving = SceneSpec(
         seed=5,
@@ -222,6 +227,18 @@ def test_prerendered_frames_replay_in_a_loop_with_their_own_truth(ros: Any) -> N
         a, b = by_number[first], by_number[second]
         assert a['truth']['objects'] == b['truth']['objects']
         assert a['image'].data == b['image'].data
+    # the next start-up with the same scene reads the frames back instead of rendering them
+    assert len(list(tmp_path.glob('prerender-*.npz'))) == 1
+    again_node = SimCameraNode(
+        scene=moving,
+        context=ros.context,
+        namespace=ros.prefix,
+        parameter_overrides=[Parameter(name, value=value) for name, value in values.items()],
+    )
+    ros.nodes.append(again_node)
+    rendered, read = node._prerendered, again_node._prerendered
+    assert [r.to_dict() for r in read] == [r.to_dict() for r in rendered]
+    assert all(np.array_equal(a.rgb, b.rgb) for a, b in zip(read, rendered, strict=True))
 
 
 def test_the_parameter_table_of_the_docs_is_the_nodes() -> None:
