@@ -77,7 +77,7 @@ class Topics:
 
 
 KINDS = ('crossing', 'occlusion', 'exit_reentry', 'mixed')
-# Seeds 0-2 are the offline tracking benchmark's and were used to choose the tracking settings;
+# Seeds 0-2 are the offline tracking benchmark's, on which the tracking settings were tried;
 # the live benchmark reports on seed 5.
 SEED = 5
 MIN_VISIBLE = 0.25
@@ -482,8 +482,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "0.5). Result latency = arrival at a subscriber minus the frame's stamp. Node CPU per "
         "frame from /proc over the publishing window, minus the model's own CPU time (the "
         "inference thread's CPU time in its calls, `latency_ms.model_cpu`), listed apart. "
-        f'Seed {args.seed} (seeds 0-2 chose the settings). {len(rows)} runs in '
-        f'{elapsed:.0f} s.\n\n' + table(rows) + '\n' + verdict(rows) + '\n'
+        f'Seed {args.seed} (the offline tracking benchmark, on which the tracking settings '
+        f'were tried, uses seeds 0-2). {len(rows)} runs in {elapsed:.0f} s.\n\n'
+        + table(rows) + '\n' + verdict(rows) + '\n'
     )  # fmt: skip
     print(text)
     if not args.no_write:
