@@ -229,12 +229,13 @@ def summarise(
             by_kind[kind][status] += 1
             if kind in ('find', 'count', 'spatial', 'absent', 'track'):
                 latencies.append((received_s - sent_s) * 1000.0)
-    after_warm_up = [rss for minute, rss in memory if minute >= WARM_UP_MIN]
-    drift = (
-        (max(after_warm_up) - min(after_warm_up)) / min(after_warm_up) * 100.0
-        if len(after_warm_up) >= 2
-        else float('nan')
-    )
+    after_warm_up = [(minute, rss) for minute, rss in memory if minute >= WARM_UP_MIN]
+    drift, trend, first_last = memory_trend(after_warm_up)
+    reasons: collections.Counter[str] = collections.Counter()
+    for rid in sent:
+        for status, reason, _ in answers.get(rid, [])[:1]:
+            if status == 'error':
+                reasons[reason_kind(reason)] += 1
     return {
         'minutes': minutes,
         'rate_hz': rate_hz,
@@ -256,11 +257,41 @@ def summarise(
         },
         'rss_mb_per_minute': [(round(m, 1), round(rss / 2**20, 1)) for m, rss in memory],
         'rss_drift_after_warm_up_pct': drift,
+        'rss_trend_mb_per_hour': trend,
+        'rss_last_vs_first_5_min_pct': first_last,
+        'error_reasons': dict(reasons.most_common(10)),
         'node_died': died,
         'exit_code': exit_code,
         'tracebacks_in_log': log.count('Traceback'),
         'load': os.getloadavg(),
     }
+
+
+def memory_trend(samples: list[tuple[float, int]]) -> tuple[float, float, float]:
+    """Of (minute, bytes) samples: max - min over min (%), the least-squares slope (MB per
+    hour), and the mean of the last five samples against the first five (%)."""
+    if len(samples) < 2:
+        return float('nan'), float('nan'), float('nan')
+    values = [rss for _, rss in samples]
+    drift = (max(values) - min(values)) / min(values) * 100.0
+    minutes = [minute for minute, _ in samples]
+    mean_t, mean_v = sum(minutes) / len(minutes), sum(values) / len(values)
+    spread = sum((t - mean_t) ** 2 for t in minutes) or 1.0
+    slope = sum((t - mean_t) * (v - mean_v) for t, v in samples) / spread
+    first, last = values[:5], values[-5:]
+    first_last = (sum(last) / len(last) - sum(first) / len(first)) / (sum(first) / len(first))
+    return drift, slope * 60.0 / 2**20, first_last * 100.0
+
+
+def reason_kind(reason: str) -> str:
+    """An error reason without its particulars (ids, numbers, names in quotes)."""
+    if reason.startswith('timed out'):
+        return reason.split(':')[0].split(' (')[0] + (
+            ' (model busy)' if 'waiting for the model' in reason else ' (model still working)'
+        )
+    if reason.startswith('no image from camera'):
+        return 'no image from the camera in time'
+    return ' '.join(reason.split()[:5])
 
 
 def markdown(report: dict[str, Any]) -> str:
@@ -279,7 +310,12 @@ def markdown(report: dict[str, Any]) -> str:
     times = (
         f'p50 {latency["p50"]:.0f} ms, p95 {latency["p95"]:.0f} ms, max {latency["max"]:.0f} ms'
     )
-    drift = f'{report["rss_drift_after_warm_up_pct"]:.1f} % (max - min over min)'
+    drift = (
+        f'{report["rss_trend_mb_per_hour"]:+.1f} MB per hour (least squares); last 5 minutes '
+        f'{report["rss_last_vs_first_5_min_pct"]:+.1f} % against the first 5; spread '
+        f'{report["rss_drift_after_warm_up_pct"]:.1f} % (max - min over min)'
+    )
+    errors = '; '.join(f'{kind}: {count}' for kind, count in report['error_reasons'].items())
     return f"""## Soak: commands under a 30 Hz camera (`bench/bench_soak.py`)
 
 {machine_line()}; load average at the end {load} (other jobs shared the 2 cores).
@@ -296,13 +332,15 @@ def markdown(report: dict[str, Any]) -> str:
 | node deaths | {deaths} |
 | answer time (model commands, send to receipt) | {times} |
 | standing-query results heard | {report['standing_results']} |
-| resident memory drift after minute {WARM_UP_MIN} | {drift} |
+| resident memory after minute {WARM_UP_MIN} | {drift} |
 
 Answers by kind of command:
 
 | command | answers |
 |---|---|
 {kinds}
+
+Errors by reason (the first answer of each command): {errors}.
 
 Resident memory of the node (minute: MB): {rss_line}.
 """
