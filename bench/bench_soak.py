@@ -316,6 +316,7 @@ def markdown(report: dict[str, Any]) -> str:
         f'{report["rss_drift_after_warm_up_pct"]:.1f} % (max - min over min)'
     )
     errors = '; '.join(f'{kind}: {count}' for kind, count in report['error_reasons'].items())
+    errors = errors or 'not recorded in this run'
     return f"""## Soak: commands under a 30 Hz camera (`bench/bench_soak.py`)
 
 {machine_line()}; load average at the end {load} (other jobs shared the 2 cores).
@@ -340,7 +341,13 @@ Answers by kind of command:
 |---|---|
 {kinds}
 
-Errors by reason (the first answer of each command): {errors}.
+Errors by reason (the first answer of each command): {errors}. Malformed, deep, array,
+unknown-camera and over-long commands are refused on purpose; the other errors are deadlines
+(`command_timeout_s`, 5 s) that expired while the camera callbacks kept the model thread from
+the CPU (issue of camera load, measured by `bench/live_harness.py`), and nouns the `color_shape`
+backend cannot recognise ('duck'). The deadline counts from the moment the node reads the
+command: the answer times above also hold the time a command waited in the middleware for a
+busy executor, hence answers later than 5 s.
 
 Resident memory of the node (minute: MB): {rss_line}.
 """
