@@ -13,6 +13,8 @@ tests about the node's plumbing do not depend on what a real model sees.
 from __future__ import annotations
 
 import itertools
+import signal
+import subprocess
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -37,7 +39,7 @@ from grounding_agent.ros.image_conversion import (
     image_msg_from_array,
 )
 
-__all__ = ['Peer', 'RosHarness', 'ScriptedTestBackend', 'scene_image', 'wait_for']
+__all__ = ['Peer', 'RosHarness', 'ScriptedTestBackend', 'interrupt', 'scene_image', 'wait_for']
 
 WAIT_S = 20.0
 DEFAULT_STAMP = Stamp(sec=100)
@@ -51,6 +53,17 @@ def wait_for(predicate: Callable[[], bool], timeout: float = WAIT_S) -> bool:
             return True
         time.sleep(0.02)
     return predicate()
+
+
+def interrupt(process: subprocess.Popen[str], timeout: float = 30.0) -> str:
+    """Ctrl-C a node process and wait for it to end (killed after `timeout`); its stderr."""
+    process.send_signal(signal.SIGINT)
+    try:
+        _, stderr = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        _, stderr = process.communicate()
+    return stderr
 
 
 @register_backend('test_scripted')

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 
@@ -15,7 +14,7 @@ import pytest
 
 pytest.importorskip('rclpy')
 
-from ros_harness import RosHarness, scene_image, wait_for
+from ros_harness import RosHarness, interrupt, scene_image, wait_for
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 
@@ -63,11 +62,6 @@ def test_node_process_answers_a_command_and_stops_on_sigint(ros: RosHarness) -> 
         assert (result.request_id, result.status.value) == ('cli', 'grounded')
         assert result.backend == 'color_shape'
     finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            _, stderr = process.communicate(timeout=30.0)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            _, stderr = process.communicate()
+        stderr = interrupt(process)
     assert process.returncode == 0, stderr
     assert 'Traceback' not in stderr, stderr

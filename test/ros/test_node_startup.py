@@ -3,7 +3,6 @@ file keyed `/**`, and refused with exit code 2 when a start-up parameter is bad.
 
 from __future__ import annotations
 
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -16,21 +15,11 @@ pytest.importorskip('rclpy')
 
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.qos import ReliabilityPolicy
-from ros_harness import RosHarness, wait_for
+from ros_harness import RosHarness, interrupt, wait_for
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 
 NODE = [sys.executable, '-m', 'grounding_agent.ros.grounding_node', '--ros-args']
-
-
-def _stop(process: subprocess.Popen[str]) -> str:
-    process.send_signal(signal.SIGINT)
-    try:
-        _, stderr = process.communicate(timeout=30.0)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        _, stderr = process.communicate()
-    return stderr
 
 
 def test_a_namespaced_node_takes_its_params_file_and_moves_every_topic(
@@ -108,7 +97,7 @@ def test_a_namespaced_node_takes_its_params_file_and_moves_every_topic(
         ours = [s for d in diagnostics for s in d.status if s.name.startswith(fully_qualified)]
         assert {s.hardware_id for s in ours} == {fully_qualified}
     finally:
-        stderr = _stop(process)
+        stderr = interrupt(process)
     assert process.returncode == 0, stderr
 
 
