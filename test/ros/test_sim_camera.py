@@ -84,7 +84,9 @@ class Listener:
             return [dict(v) for v in self.by_stamp.values() if len(v) == 4]
 
 
-def start_camera(ros: Any, **parameters: Any) -> tuple[SimCameraNode, Listener]:
+def start_camera(
+    ros: Any, scene: SceneSpec | None = None, **parameters: Any
+) -> tuple[SimCameraNode, Listener]:
     prefix = f'{ros.prefix}/sim/camera'
     truth_topic = f'{ros.prefix}/sim/ground_truth'
     values = {
@@ -97,7 +99,7 @@ def start_camera(ros: Any, **parameters: Any) -> tuple[SimCameraNode, Listener]:
     }
     listener = Listener(ros, prefix, truth_topic)
     node = SimCameraNode(
-        scene=two_cube_scene(),
+        scene=scene or two_cube_scene(),
         context=ros.context,
         namespace=ros.prefix,
         parameter_overrides=[Parameter(name, value=value) for name, value in values.items()],
@@ -204,19 +206,7 @@ def test_prerendered_frames_replay_in_a_loop_with_their_own_truth(
         ),
         camera=look_at_pose(distance=0.6, elevation_deg=50.0, width=WIDTH, height=HEIGHT),
     )  # fmt: skip
-    prefix = f'{ros.prefix}/sim/camera'
-    truth_topic = f'{ros.prefix}/sim/ground_truth'
-    listener = Listener(ros, prefix, truth_topic)
-    values = {'topic_prefix': prefix, 'ground_truth_topic': truth_topic, 'rate_hz': 10.0,
-              'width': WIDTH, 'height': HEIGHT, 'prerender_s': 0.3}  # fmt: skip
-    node = SimCameraNode(
-        scene=moving,
-        context=ros.context,
-        namespace=ros.prefix,
-        parameter_overrides=[Parameter(name, value=value) for name, value in values.items()],
-    )
-    ros.nodes.append(node)
-    ros.executor.add_node(node)
+    node, listener = start_camera(ros, moving, rate_hz=10.0, prerender_s=0.3)
     assert wait_for(lambda: len(listener.complete_frames()) >= 7), 'too few frames arrived'
     by_number = {f['truth']['frame']: f for f in listener.complete_frames()}
     # three frames rendered ahead (0, 0.1, 0.2 s of scene time), replayed in order
@@ -229,13 +219,7 @@ def test_prerendered_frames_replay_in_a_loop_with_their_own_truth(
         assert a['image'].data == b['image'].data
     # the next start-up with the same scene reads the frames back instead of rendering them
     assert len(list(tmp_path.glob('prerender-*.npz'))) == 1
-    again_node = SimCameraNode(
-        scene=moving,
-        context=ros.context,
-        namespace=ros.prefix,
-        parameter_overrides=[Parameter(name, value=value) for name, value in values.items()],
-    )
-    ros.nodes.append(again_node)
+    again_node, _ = start_camera(ros, moving, rate_hz=10.0, prerender_s=0.3)
     rendered, read = node._prerendered, again_node._prerendered
     assert [r.to_dict() for r in read] == [r.to_dict() for r in rendered]
     assert all(np.array_equal(a.rgb, b.rgb) for a, b in zip(read, rendered, strict=True))
