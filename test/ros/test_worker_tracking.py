@@ -9,7 +9,13 @@ import numpy as np
 import pytest
 
 from grounding_agent.core.agent import Resolution
-from grounding_agent.core.result import GroundingResult, ResultStatus, TargetModel, TrackState
+from grounding_agent.core.result import (
+    BoxSource,
+    GroundingResult,
+    ResultStatus,
+    TargetModel,
+    TrackState,
+)
 from grounding_agent.core.tracking import TrackerConfig
 from grounding_agent.core.types import Box, Detection, Frame, ObjectRef, Query, QueryKind, Stamp
 from grounding_agent.ros.worker import (
@@ -124,6 +130,11 @@ def test_a_box_on_every_frame_while_the_model_runs_on_a_schedule() -> None:
     for answer, t in zip(rig.published, agent.calls):
         assert answer.stamp.sec * 10 + answer.stamp.nanosec // 100_000_000 == round(t * 10)
         assert Box.from_list(answer.target.box).iou(agent.box_at(t)) > 0.99
+        # the model's own box, and its CPU time apart from the camera frames' work
+        assert answer.target.source is BoxSource.MODEL
+        assert answer.latency_ms['model_cpu'] >= 0.0
+    assert {b.target.source for b in boxes} == {BoxSource.MOTION}  # 8x8 black images: no match
+    assert all('seen by the model' not in b.reason for b in boxes)
 
 
 def test_a_vanished_object_is_occluded_then_lost() -> None:
