@@ -179,3 +179,16 @@ def test_a_target_frame_without_tf2_leaves_points_in_the_camera_frame(ros: RosHa
     assert result.header.frame_id == 'camera_optical'
     assert result.target_frame == ''
     assert result.target.point_in_target_frame.header.frame_id == ''
+
+
+def test_a_ground_call_without_an_answer_in_time_gets_an_error_result(ros: RosHarness) -> None:
+    script_red_cube()
+    _, peer = started(ros, command_timeout_s=30.0)  # the node itself would wait 30 s
+    client = peer.node.create_client(Ground, f'{ros.prefix}/grounding_node/ground')
+    assert client.wait_for_service(timeout_sec=20.0)
+    future = client.call_async(Ground.Request(command='find the red cube', timeout_s=0.5))
+    assert wait_for(future.done)  # no image is ever sent
+    result = future.result().result
+    assert result.status == 'error'
+    assert 'no answer within 0.5 s' in result.reason
+    assert result.request_id.startswith('ground/')
