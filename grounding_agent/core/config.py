@@ -43,13 +43,28 @@ class ResolverConfig(BaseModel):
     verify: bool = Field(default=True, description='confirm the winner when the backend can')
     verify_threshold: float = Field(default=0.5, ge=0.0, le=1.0)
     max_command_chars: int = Field(default=500, ge=16, le=100_000)
-    viewpoint: Literal['camera', 'across'] = Field(
+    viewpoint: Literal['camera', 'across', 'pose'] = Field(
         default='camera',
         description=(
             "where the operator stands, for 'left of me', 'closest to me': 'camera' (beside the "
-            "camera, seeing what it sees) or 'across' (facing the robot across the scene)"
+            "camera, seeing what it sees), 'across' (facing the robot across the scene) or "
+            "'pose' (at operator_x, operator_y, operator_z)"
         ),
     )
+    # viewpoint 'pose': where the operator stands, in metres in the camera's optical frame.
+    operator_x: float = Field(
+        default=0.0, ge=-100.0, le=100.0, description="viewpoint 'pose': operator x (m, right)"
+    )
+    operator_y: float = Field(
+        default=0.0, ge=-100.0, le=100.0, description="viewpoint 'pose': operator y (m, down)"
+    )
+    operator_z: float = Field(
+        default=2.0, ge=-100.0, le=100.0, description="viewpoint 'pose': operator z (m, forward)"
+    )
+
+    @property
+    def operator_position(self) -> tuple[float, float, float]:
+        return (self.operator_x, self.operator_y, self.operator_z)
 
     @classmethod
     def from_mapping(cls, values: dict[str, Any]) -> ResolverConfig:

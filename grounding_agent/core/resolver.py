@@ -517,6 +517,8 @@ _PERSON_ORDERS = {
     Relation.BEHIND: OrdinalOrder.FARTHEST,
     Relation.FARTHEST_FROM: OrdinalOrder.FARTHEST,
 }
+# Relations to the operator that are distances, judged in 3D under viewpoint 'pose'.
+_NEARNESS = frozenset({Relation.CLOSEST_TO, Relation.FARTHEST_FROM, Relation.NEAR})
 _MIRRORED = {
     OrdinalOrder.LEFT: OrdinalOrder.RIGHT,
     OrdinalOrder.RIGHT: OrdinalOrder.LEFT,
@@ -525,23 +527,40 @@ _MIRRORED = {
 }
 
 
-def from_viewpoint(ref: ObjectRef, viewpoint: str) -> ObjectRef:
+def from_viewpoint(ref: ObjectRef, viewpoint: str, operator: Detection | None = None) -> ObjectRef:
     """`ref` with its relations to 'me' / 'you' / 'us' turned into orderings of the camera
     image ('the cup left of me' is the leftmost cup when the operator stands at the camera, the
     rightmost when they face it across the scene). Orders relations have no use for people
-    ('on me') are dropped; an ordinal said in words wins over one from a relation."""
+    ('on me') are dropped; an ordinal said in words wins over one from a relation.
+
+    `viewpoint` 'pose': the operator stands at `operator.point` (camera frame). Nearness to
+    them stays a relation to that point (`operator`, judged in 3D); left and right mirror when
+    they stand in front of the camera (z > 0), facing it. Without `operator` (no depth) nearness
+    mirrors the same way.
+    """
     kept: list[RelationConstraint] = []
     ordinal = ref.ordinal
     for constraint in ref.relations:
         person = [a.noun for a in constraint.anchors if a.noun in PERSON_WORDS]
         if not person:
-            anchors = tuple(from_viewpoint(a, viewpoint) for a in constraint.anchors)
+            anchors = tuple(from_viewpoint(a, viewpoint, operator) for a in constraint.anchors)
             kept.append(replace(constraint, anchors=anchors))
             continue
         order = _PERSON_ORDERS.get(constraint.relation)
         if order is None or constraint.negated or ordinal is not None:
             continue
-        if viewpoint == 'across' and person[0] != 'you':
+        operator_side = person[0] != 'you'
+        pose = operator_side and viewpoint == 'pose' and operator is not None
+        if pose and constraint.relation in _NEARNESS:
+            kept.append(constraint)  # judged against the operator's point in 3D
+            continue
+        facing = viewpoint == 'across' or (
+            viewpoint == 'pose'
+            and operator is not None
+            and operator.point is not None
+            and operator.point[2] > 0.0
+        )
+        if operator_side and facing:
             order = _MIRRORED[order]
         ordinal = Ordinal(1, order)
     if ordinal is ref.ordinal and len(kept) == len(ref.relations):
@@ -593,12 +612,19 @@ class Resolver:
         """
         if query.kind is not QueryKind.WHAT and not query.target.phrase:
             raise CommandError('the command names no object to look for')
-        query = replace(query, target=from_viewpoint(query.target, self.config.viewpoint))
         intrinsics = (
             scaled_intrinsics(frame.intrinsics, frame.width, frame.height)
             if frame.intrinsics is not None and usable_intrinsics(frame.intrinsics)
             else None
         )
+        operator = self._operator(query, detections_by_phrase, intrinsics)
+        target = from_viewpoint(query.target, self.config.viewpoint, operator)
+        query = replace(query, target=target)
+        if operator is not None:
+            detections_by_phrase = {
+                **detections_by_phrase,
+                **{person: [operator] for person in PERSON_WORDS - {'you'}},
+            }
         scene = _Scene(self.config, detections_by_phrase, intrinsics)
         context = _Context(query, frame, self.config, verifier if self.config.verify else None)
         handlers = {
@@ -608,6 +634,34 @@ class Resolver:
             QueryKind.WHAT: _what,
         }
         return handlers.get(query.kind, _locate)(context, scene)
+
+    def _operator(
+        self,
+        query: Query,
+        detections_by_phrase: Mapping[str, Sequence[Detection]],
+        intrinsics: CameraIntrinsics | None,
+    ) -> Detection | None:
+        """The operator as a 3D anchor under viewpoint 'pose', when the candidates have depth."""
+        if self.config.viewpoint != 'pose' or intrinsics is None:
+            return None
+        candidates = detections_by_phrase.get(query.target.phrase, ())
+        if not candidates or any(d.point is None for d in candidates):
+            return None
+        return _operator_detection(self.config.operator_position, intrinsics)
+
+
+def _operator_detection(
+    position: Sequence[float], intrinsics: CameraIntrinsics
+) -> Detection | None:
+    """The operator as an anchor at `position` (camera frame, metres), boxed where the camera
+    would see them; None when they stand in the camera's plane."""
+    x, y, z = (float(v) for v in position)
+    if abs(z) < 1e-6:
+        return None
+    u = intrinsics.fx * x / z + intrinsics.cx
+    v = intrinsics.fy * y / z + intrinsics.cy
+    box = Box(u - 1.0, v - 1.0, u + 1.0, v + 1.0)
+    return Detection(box, 'me', 1.0, point=(x, y, z), label='operator')
 
 
 @dataclass(frozen=True)

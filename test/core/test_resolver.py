@@ -803,3 +803,21 @@ def test_the_destination_is_grounded_or_the_command_rejected() -> None:
     absent = Resolver().resolve(query, {'cup': [CUP_ALONE], 'tray': []}, FRAME)
     assert absent.status is ResultStatus.REJECTED
     assert absent.reason.startswith('no tray found (the destination)')
+
+
+@pytest.mark.parametrize(
+    ('position', 'chosen'),
+    [((-0.5, 0.0, 0.5), CUP_ON_TRAY), ((0.8, 0.0, 1.5), CUP_ALONE)],
+)
+def test_viewpoint_pose_judges_nearness_to_the_operator_in_3d(
+    position: tuple[float, float, float], chosen: Detection
+) -> None:
+    x, y, z = position
+    config = ResolverConfig(viewpoint='pose', operator_x=x, operator_y=y, operator_z=z)
+    cups = [replace_point(CUP_ON_TRAY, 0.6), replace_point(CUP_ALONE, 1.4)]
+    frame = Frame(FRAME.image, intrinsics=CAMERA)
+    result = Resolver(config).resolve(_parsed('the cup closest to me'), {'cup': cups}, frame)
+    assert result.status is ResultStatus.GROUNDED, result.reason
+    assert result.target is not None
+    assert result.target.box == chosen.box.to_list()
+    assert 'closest to the operator' in result.reason
