@@ -932,9 +932,7 @@ def _freeze(nominal: _Nominal, *, what: bool = False, anchor: bool = False) -> O
     if head_index is not None and items[head_index].kind == 'WORD':
         head_text = items[head_index].text
         if head_text in vocab.NOT_NOUNS and not (anchor and head_text in vocab.PERSON_WORDS):
-            raise CommandError(
-                f"'{head_text}' does not name an object: which object do you mean?"
-            )
+            raise CommandError(f"'{head_text}' does not name an object: which object do you mean?")
         noun = vocab.singular_noun(head_text)
         plural = noun != head_text
     elif head_index is not None:
@@ -946,9 +944,7 @@ def _freeze(nominal: _Nominal, *, what: bool = False, anchor: bool = False) -> O
         what or nominal.ranks or any(t.kind in ('ORDINAL', 'SUPERL', 'COMPAR') for t in items)
     ):
         shown = nominal.surface() or 'the command'
-        raise CommandError(
-            f"no object named in '{shown}': which object do you mean?"
-        )
+        raise CommandError(f"no object named in '{shown}': which object do you mean?")
     if what and noun in vocab.ANY_OBJECT_NOUNS:
         noun = None  # 'what objects are on the table'
 
