@@ -81,7 +81,7 @@ demo: install
 lint: install
 	$(BIN)/ruff check grounding_agent test bench launch tools setup.py
 	$(BIN)/ruff format --check grounding_agent test bench launch tools setup.py
-	$(BIN)/mypy grounding_agent/core grounding_agent/voice
+	$(BIN)/mypy grounding_agent
 	$(BIN)/codespell grounding_agent test bench launch tools config docs README.md \
 		grounding_agent_interfaces third_party rviz
 

@@ -19,8 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from rclpy.action import ActionServer, CancelResponse, GoalResponse
-from rclpy.action.server import ServerGoalHandle
+from rclpy.action.server import ActionServer, CancelResponse, GoalResponse, ServerGoalHandle
 from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.parameter import Parameter
 from rclpy.serialization import serialize_message
@@ -47,8 +46,8 @@ class _TrackGoal:
 
     command: str
     camera: str
-    handle: ServerGoalHandle
-    wake: Future
+    handle: ServerGoalHandle[Any, Any, Any]
+    wake: Future[Any]
     ended: tuple[str, str] | None = None  # (outcome, reason) once it must end
     last: Any = None  # the last GroundingResult message sent as feedback
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -80,7 +79,7 @@ class TypedInterfaces:
         self._to_message = to_message
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
-        self._pending: dict[str, Future] = {}
+        self._pending: dict[str, Future[Any]] = {}
         self._goal: _TrackGoal | None = None
         self._group = group = ReentrantCallbackGroup()
         self._service = node.create_service(
@@ -137,7 +136,7 @@ class TypedInterfaces:
 
     # -- Ground --------------------------------------------------------------------------------
 
-    def _future(self) -> Future:
+    def _future(self) -> Future[Any]:
         return Future(executor=self._node.executor)
 
     def _timeout_s(self, requested: float) -> float:
@@ -183,7 +182,7 @@ class TypedInterfaces:
             return GoalResponse.REJECT
         return GoalResponse.ACCEPT
 
-    def _on_cancel(self, handle: ServerGoalHandle) -> CancelResponse:
+    def _on_cancel(self, handle: ServerGoalHandle[Any, Any, Any]) -> CancelResponse:
         goal = self._goal
         if goal is not None and goal.handle is handle:
             goal.end(Track.Result.OUTCOME_CANCELED, 'cancelled by the client')
@@ -200,7 +199,7 @@ class TypedInterfaces:
         elif query != goal.command:
             goal.end(Track.Result.OUTCOME_REPLACED, f'replaced by {query!r}')
 
-    async def _execute_track(self, handle: ServerGoalHandle) -> Any:
+    async def _execute_track(self, handle: ServerGoalHandle[Any, Any, Any]) -> Any:
         request = handle.request
         command = request.command.strip()
         camera = request.camera  # '' = the node's query_camera, left as it is
@@ -232,7 +231,7 @@ class TypedInterfaces:
         return _track_result(outcome_name, reason, goal.last, command)
 
 
-def _settle(future: Future, value: Any) -> None:
+def _settle(future: Future[Any], value: Any) -> None:
     if not future.done():
         future.set_result(value)
 
