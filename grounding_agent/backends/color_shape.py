@@ -657,38 +657,107 @@ class Segment:
         return f'{self.colour} {self.shape}'
 
 
+def _neighbourhood(
+    counts: npt.NDArray[np.float32], reduce: Any = np.add
+) -> npt.NDArray[np.float32]:
+    """Each cell of a 3-D histogram reduced with its 26 neighbours (sum, or np.maximum)."""
+    padded = np.pad(counts, 1)
+    result = counts.copy()
+    shape = counts.shape
+    for dz in range(3):
+        for dy in range(3):
+            for dx in range(3):
+                if (dz, dy, dx) != (1, 1, 1):
+                    window = padded[dz : dz + shape[0], dy : dy + shape[1], dx : dx + shape[2]]
+                    result = reduce(result, window)
+    return result
+
+
+#: Bins of the surface search: chromaticity steps and log2-brightness steps.
+_CHROMA_BINS = 50
+_BRIGHTNESS_STEP = 0.5
+
+
 def _background_colours(
     image: npt.NDArray[np.uint8], params: ColorShapeParams
 ) -> list[npt.NDArray[np.float32]]:
-    """Mean RGB of the large uniform surfaces: table, floor, sky.
+    """RGB of the large uniform surfaces, lit: table, floor, sky.
 
-    A surface is a 16-level colour bin holding `background_fraction` of the image, or
-    `border_fraction` of its border (a large object close to the camera may fill much of the
-    image, but rarely its border). Every other pixel is enough to find them.
+    Pixels are binned by chromaticity (steps of 0.02) and log brightness (steps of a factor
+    1.41), so a textured surface, whose ripples change brightness and not chromaticity, falls
+    into a few neighbouring bins. A surface is a peak of the histogram whose bin and its
+    neighbours hold `background_fraction` of the image, or `border_fraction` of its border (a
+    large object close to the camera may fill much of the image, but rarely its border). Its
+    colour is the mean of its pixels at their most common brightness (the lit part: shadows
+    are the darker tail). Every other pixel is enough to find them.
     """
     sample = image[::2, ::2]
     height, width = sample.shape[:2]
-    quantised = (sample >> 4).astype(np.int32)
-    bins = (quantised[..., 0] << 8) | (quantised[..., 1] << 4) | quantised[..., 2]
-    flat_bins = bins.ravel()
-    counts = np.bincount(flat_bins, minlength=4096)
+    pixels = sample.reshape(-1, 3).astype(np.float32)
+    brightness = pixels.sum(axis=1) + 3.0
+    chroma = (pixels[:, :2] + 1.0) / brightness[:, None]
+    q = _CHROMA_BINS
+    red = np.clip((chroma[:, 0] * q).astype(np.int32), 0, q - 1)
+    green = np.clip((chroma[:, 1] * q).astype(np.int32), 0, q - 1)
+    levels = math.ceil(math.log2(3 * 256) / _BRIGHTNESS_STEP) + 1
+    level = np.clip((np.log2(brightness) / _BRIGHTNESS_STEP).astype(np.int32), 0, levels - 1)
+    bins = (level * q + red) * q + green
+    shape = (levels, q, q)
+    counts = _neighbourhood(
+        np.bincount(bins, minlength=levels * q * q).reshape(shape).astype(np.float32)
+    )
+    grid = bins.reshape(height, width)
     edge = max(1, min(height, width) // 40)
     border = np.concatenate(
         [
-            bins[:edge].ravel(),
-            bins[-edge:].ravel(),
-            bins[:, :edge].ravel(),
-            bins[:, -edge:].ravel(),
+            grid[:edge].ravel(),
+            grid[-edge:].ravel(),
+            grid[:, :edge].ravel(),
+            grid[:, -edge:].ravel(),
         ]
     )
-    border_counts = np.bincount(border, minlength=4096)
-    total = flat_bins.size
-    chosen = np.flatnonzero(
-        (counts >= params.background_fraction * total)
-        | ((border_counts >= params.border_fraction * border.size) & (counts >= 0.005 * total))
+    border_counts = _neighbourhood(
+        np.bincount(border, minlength=levels * q * q).reshape(shape).astype(np.float32)
     )
-    channels = sample.reshape(-1, 3)
-    return [channels[flat_bins == value].mean(axis=0).astype(np.float32) for value in chosen]
+    total = float(bins.size)
+    large = (counts >= params.background_fraction * total) | (
+        (border_counts >= params.border_fraction * border.size) & (counts >= 0.005 * total)
+    )
+    peaks = large & (counts >= _neighbourhood(counts, np.maximum))
+    raw = np.bincount(bins, minlength=levels * q * q).reshape(shape)
+    # A plateau of equal sums surrounds one full bin: take the fullest, drop its neighbours.
+    order = sorted(zip(*np.nonzero(peaks)), key=lambda cell: -int(raw[cell]))
+    cells: list[tuple[int, int, int]] = []
+    for cell in order:
+        if all(max(abs(int(a) - int(b)) for a, b in zip(cell, other)) > 1 for other in cells):
+            cells.append(tuple(int(v) for v in cell))  # type: ignore[arg-type]
+    colours: list[npt.NDArray[np.float32]] = []
+    for z, y, x in cells:
+        members = (np.abs(level - z) <= 1) & (np.abs(red - y) <= 1) & (np.abs(green - x) <= 1)
+        log_b = np.log(brightness[members])
+        histogram, edges = np.histogram(log_b, bins=64)
+        mode = float(edges[int(np.argmax(np.convolve(histogram, np.ones(3), 'same')))])
+        lit = members.copy()
+        lit[members] = np.abs(log_b - mode) <= 0.05
+        colours.append(pixels[lit].mean(axis=0).astype(np.float32))
+    # Uniform surfaces exactly: a 16-level RGB bin of the same size (two plain surfaces of
+    # nearly one chromaticity, a table and a floor, share a peak above).
+    rgb_bins = ((sample >> 4).astype(np.int32) * [256, 16, 1]).sum(axis=2)
+    rgb_counts = np.bincount(rgb_bins.ravel(), minlength=4096)
+    rgb_border = np.concatenate(
+        [rgb_bins[:edge].ravel(), rgb_bins[-edge:].ravel(), rgb_bins[:, :edge].ravel(),
+         rgb_bins[:, -edge:].ravel()]
+    )  # fmt: skip
+    rgb_border_counts = np.bincount(rgb_border, minlength=4096)
+    for value in np.flatnonzero(
+        (rgb_counts >= params.background_fraction * total)
+        | ((rgb_border_counts >= params.border_fraction * rgb_border.size)
+           & (rgb_counts >= 0.005 * total))
+    ):  # fmt: skip
+        colour = pixels[rgb_bins.ravel() == value].mean(axis=0).astype(np.float32)
+        if all(np.abs(colour - other).max() > 4.0 for other in colours):
+            colours.append(colour)
+    return colours
 
 
 def _shadow_regions(
@@ -725,14 +794,14 @@ def _shadow_regions(
 def _segment_distance(
     chroma: npt.NDArray[np.float32], start: npt.NDArray[np.float32], end: npt.NDArray[np.float32]
 ) -> npt.NDArray[np.float32]:
-    """L1 distance of every chromaticity (H x W x 3) to the segment from `start` to `end`."""
+    """L1 distance of every chromaticity (... x 3) to the segment from `start` to `end`."""
     direction = end - start
     length = float(direction @ direction)
     nearest = start
     if length >= 1e-12:
         along = np.clip(((chroma - start) @ direction) / length, 0.0, 1.0)
         nearest = start + along[..., None] * direction
-    return np.asarray(np.abs(chroma - nearest).sum(axis=2), dtype=np.float32)
+    return np.asarray(np.abs(chroma - nearest).sum(axis=-1), dtype=np.float32)
 
 
 def _foreground(
@@ -791,7 +860,11 @@ def _foreground(
             )
             if np.count_nonzero(darker) >= params.min_area_px:
                 shadow_chroma = np.median(chroma[darker], axis=0).astype(np.float32)
-            same = same | (_segment_distance(chroma, lit_chroma, shadow_chroma) < tolerance)
+                # Only shade-range pixels near the surface can be its shadow: measure those.
+                reach = float(np.abs(shadow_chroma - lit_chroma).sum())
+                near = shade_range & ~same & (distance < reach + params.chroma_tolerance + 0.02)
+                along = _segment_distance(chroma[near], lit_chroma, shadow_chroma)
+                same[near] = along < tolerance[near]
         shaded = same & shade_range & ~lit_range
         # The texture's ripple: half the spread of the lit surface's log brightness.
         step = max(0.01, 0.5 * math.log(highest_lit / lowest_lit) / 2.0)
@@ -850,7 +923,7 @@ def _lit_range(relative: npt.NDArray[np.float32], params: ColorShapeParams) -> t
     near = relative[(relative > 0.75) & (relative < 1.3)]
     if near.size < 50:
         return params.lit_ratio, params.highlight_ratio
-    low, high = np.percentile(near, [3, 97])
+    low, high = np.percentile(near, [0.5, 99.5])
     return min(params.lit_ratio, float(low) - 0.02), max(
         params.highlight_ratio, float(high) + 0.02
     )
