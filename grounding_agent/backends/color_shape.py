@@ -158,7 +158,7 @@ class ColorShapeParams:
     darkest_light: float = 0.5
     #: Largest per-channel correction of the white balance (1 = off). The illuminant estimate
     #: (lit / shadowed table) named no more colours right on 40 randomised calibration scenes
-    #: (208 against 210 of 216 objects found; its estimate often missed the light's colour,
+    #: (217 against 219 of 221 objects found; its estimate often missed the light's colour,
     #: docs/color_shape.md), so it is off by default.
     illuminant_limit: float = 1.0
     # -- size ----------------------------------------------------------------------------------
