@@ -989,6 +989,8 @@ def _freeze(nominal: _Nominal, *, what: bool = False, anchor: bool = False) -> O
         written.append(vocab.GENERIC_PHRASE)
     phrase = ' '.join([*written, *nominal.descriptions])
     relations = tuple(_constraint(*relation) for relation in nominal.relations)
+    if noun is not None:
+        relations = tuple(_other_one(c, noun) for c in relations)
     parts = (_head_noun(w) for w in nominal.without)
     without = tuple('anything' if n in _NOTHING else n for n in parts if n is not None)
     # 'a non-glass cup': glass is what it must not be.
@@ -1006,6 +1008,19 @@ def _freeze(nominal: _Nominal, *, what: bool = False, anchor: bool = False) -> O
         colours=tuple(dict.fromkeys(said)),
         without=without,
     )
+
+
+def _other_one(constraint: RelationConstraint, noun: str) -> RelationConstraint:
+    """'the block on top of the other one': 'one' stands for the subject's noun."""
+    anchors = tuple(
+        dataclasses.replace(
+            a, noun=noun, phrase=noun, modifiers=tuple(m for m in a.modifiers if m != 'other')
+        )
+        if a.noun is None and 'other' in a.modifiers
+        else a
+        for a in constraint.anchors
+    )
+    return dataclasses.replace(constraint, anchors=anchors)
 
 
 def _pattern(token: CommandToken) -> list[str]:

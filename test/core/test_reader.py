@@ -97,6 +97,9 @@ CASES = [
          'one.', noun='block', colours=['orange']),
     case('talk2car-0022', 'stop behind the person in the wheelchair. i wish to help him.',
          noun='person'),
+    # 'the other one' is another of the subject's kind.
+    case('calvin-0123', 'take off the block that is on top of the other one', noun='block',
+         anchors=['block']),
     # A pronoun for the object itself stays a description ('with something green in it').
     case('refcocog-0074', 'a brown bowl with something green in it', noun='bowl',
          colours=['brown'], anchors=[]),
