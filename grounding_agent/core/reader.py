@@ -138,7 +138,7 @@ def read_command(text: str, *, fallback: Query | None = None) -> Query:
     Raises CommandError whose reason is a question ending in '?' when no object is named.
     """
     sentences = split_sentences(text) or [text]
-    asking = [i for i, s in enumerate(sentences) if _asks(s)]
+    asking = [i for i, s in enumerate(sentences) if len(sentences) > 1 and _asks(s)]
     index = asking[-1] if asking else len(sentences) - 1
     context = [s for i, s in enumerate(sentences) if i != index]
     antecedent = _context_object(context[:index] or context) if context else None
