@@ -227,3 +227,21 @@ def test_every_sampled_sentence_parses_with_the_words_said(grammar: CommandGramm
             assert expected in found, sample.text
     assert kinds == set(QueryKind)
     assert stops > 0
+
+
+@pytest.mark.parametrize(
+    'sentence',
+    [
+        'push the red block to the left',
+        'push left the red block',
+        'slide the blue cube to the right',
+        'lift the green ball up',
+        'put the red cube on the purple plate',
+    ],
+)
+def test_manipulation_commands_can_be_heard(grammar: CommandGrammar, sentence: str) -> None:
+    """Issue 11, item 7: the verbs, directions and destinations of the parser are sayable."""
+    assert grammar.matches(sentence)
+    query = parse_command(sentence)
+    assert query.action in vocabulary.ACTION_VERB_PHRASES.values()
+    assert query.direction is not None or query.destination is not None
