@@ -124,6 +124,11 @@ class Backend(Detector, ABC):
         """Run once on a blank image so the first real frame is not slow."""
         self.detect(np.zeros((64, 64, 3), dtype=np.uint8), ['object'])
 
+    def health(self) -> tuple[str, str] | None:
+        """(level 'ok'/'warn'/'error', message) for /diagnostics when the backend can fail at
+        run time (a remote server); None for backends that are either loaded or not."""
+        return None
+
     def close(self) -> None:
         """Free the model (called on lifecycle cleanup)."""
 
@@ -139,6 +144,7 @@ _BUILTIN_MODULES: dict[str, str] = {
     'owlvit': 'grounding_agent.backends.owl',
     'grounding_dino': 'grounding_agent.backends.grounding_dino',
     'qwen_vl': 'grounding_agent.backends.qwen_vl',
+    'vlm_server': 'grounding_agent.backends.vlm_server',
 }
 
 

@@ -32,9 +32,9 @@ from grounding_agent.backends.vlm_parsing import (
     ImageGeometry,
     VlmReply,
     YesNo,
+    expression_detection,
     parse_reply,
-    reply_excerpt,
-    to_image_box,
+    phrase_detections,
     to_model_coordinates,
     yes_no_probability,
 )
@@ -184,29 +184,20 @@ class QwenVlBackend(Backend):
         prepared = self._prepare(image)
         reply, confidence = self._generate(prepared, grounding_prompt(text))
         parsed = parse_reply(reply)
-        if parsed.absent:
-            self.last_reply = parsed
-            return None
-        notes = list(parsed.notes)
-        if len(parsed.boxes) > 1:
-            notes.append(f'{len(parsed.boxes)} boxes for one expression; kept the first')
-        for reply_box in parsed.boxes:
-            box = to_image_box(
-                reply_box, convention=self.family.convention, geometry=prepared.geometry
+        try:
+            detection, self.last_reply = expression_detection(
+                parsed,
+                description=description,
+                score=confidence,
+                convention=self.family.convention,
+                geometry=prepared.geometry,
             )
-            if box is None:
-                notes.append(f'box {list(reply_box.values)} lies outside the image; skipped')
-                continue
-            if reply_box.is_point:
-                notes.append('the model answered with a point; drew a small box around it')
-            self.last_reply = VlmReply(parsed.text, parsed.boxes, tuple(notes))
-            if notes:
-                _LOG.debug('qwen_vl %r: %s', text, '; '.join(notes))
-            return Detection(box=box, phrase=description, score=confidence, label=reply_box.label)
-        self.last_reply = VlmReply(parsed.text, parsed.boxes, tuple(notes))
-        raise BackendError(
-            f'every box the model gave lies outside the image: {reply_excerpt(reply)!r}'
-        )
+        except BackendError:
+            self.last_reply = parsed
+            raise
+        if self.last_reply.notes:
+            _LOG.debug('qwen_vl %r: %s', text, '; '.join(self.last_reply.notes))
+        return detection
 
     def detect(self, image: npt.NDArray[np.uint8], phrases: Sequence[str]) -> list[Detection]:
         """All instances of each phrase, one generation per phrase.
@@ -227,14 +218,15 @@ class QwenVlBackend(Backend):
             reply, confidence = self._generate(prepared, detection_prompt(phrase))
             parsed = parse_reply(reply)
             self.last_reply = parsed
-            for reply_box in parsed.boxes:
-                box = to_image_box(
-                    reply_box, convention=self.family.convention, geometry=prepared.geometry
+            found.extend(
+                phrase_detections(
+                    parsed,
+                    phrase=phrase,
+                    score=confidence,
+                    convention=self.family.convention,
+                    geometry=prepared.geometry,
                 )
-                if box is not None:
-                    found.append(
-                        Detection(box=box, phrase=phrase, score=confidence, label=reply_box.label)
-                    )
+            )
         return nms_detections(
             found, iou_threshold=self.config.nms_iou, max_detections=self.config.max_detections
         )

@@ -19,7 +19,7 @@ import numpy as np
 import numpy.typing as npt
 
 from grounding_agent.core.errors import BackendError
-from grounding_agent.core.types import Box
+from grounding_agent.core.types import Box, Detection
 
 __all__ = [
     'POINT_BOX_FRACTION',
@@ -29,7 +29,9 @@ __all__ = [
     'ReplyBox',
     'VlmReply',
     'YesNo',
+    'expression_detection',
     'parse_reply',
+    'phrase_detections',
     'reply_excerpt',
     'to_image_box',
     'to_model_coordinates',
@@ -394,3 +396,53 @@ def yes_no_probability(
     total = float(weights.sum())
     yes = float(weights[: len(yes_ids)].sum()) / total
     return YesNo(yes=yes, no=1.0 - yes)
+
+
+def expression_detection(
+    parsed: VlmReply,
+    *,
+    description: str,
+    score: float,
+    convention: CoordinateConvention,
+    geometry: ImageGeometry,
+) -> tuple[Detection | None, VlmReply]:
+    """The one box a grounding reply gives for `description` (None when it says absent), and
+    the reply with notes on what was skipped.
+
+    When the model lists several boxes anyway, the first one inside the image is kept. Raises
+    BackendError quoting the reply when every box lies outside the image.
+    """
+    if parsed.absent:
+        return None, parsed
+    notes = list(parsed.notes)
+    if len(parsed.boxes) > 1:
+        notes.append(f'{len(parsed.boxes)} boxes for one expression; kept the first')
+    for reply_box in parsed.boxes:
+        box = to_image_box(reply_box, convention=convention, geometry=geometry)
+        if box is None:
+            notes.append(f'box {list(reply_box.values)} lies outside the image; skipped')
+            continue
+        if reply_box.is_point:
+            notes.append('the model answered with a point; drew a small box around it')
+        detection = Detection(box=box, phrase=description, score=score, label=reply_box.label)
+        return detection, VlmReply(parsed.text, parsed.boxes, tuple(notes))
+    raise BackendError(
+        f'every box the model gave lies outside the image: {reply_excerpt(parsed.text)!r}'
+    )
+
+
+def phrase_detections(
+    parsed: VlmReply,
+    *,
+    phrase: str,
+    score: float,
+    convention: CoordinateConvention,
+    geometry: ImageGeometry,
+) -> list[Detection]:
+    """Every box of a detection reply for `phrase` that lies (partly) inside the image."""
+    found = []
+    for reply_box in parsed.boxes:
+        box = to_image_box(reply_box, convention=convention, geometry=geometry)
+        if box is not None:
+            found.append(Detection(box=box, phrase=phrase, score=score, label=reply_box.label))
+    return found

@@ -808,7 +808,12 @@ class GroundingNode(LifecycleNode):
         entries = []
         counters = self.worker_counters()
         if self._backend is not None:
-            level, message = 'ok', self._backend_state
+            # A served model can fail at run time: its backend reports 'degraded' itself.
+            health = getattr(self._backend, 'health', None)
+            level, message = (health() if callable(health) else None) or (
+                'ok',
+                self._backend_state,
+            )
         elif self._backend_state.startswith('failed'):
             level, message = 'error', self._backend_state
         else:
