@@ -179,7 +179,7 @@ def dds_env(domain_id: int | None = None, profile: Path | str | None = None) -> 
     """The caller's environment with ROS_DOMAIN_ID and the Fast DDS XML profile set.
 
     `profile` None keeps whatever the environment says; '' removes any profile (Fast DDS
-    defaults); a path selects that file (both the Fast DDS 2 and 3 variable names).
+    defaults); a path selects that file.
     """
     env = dict(os.environ)
     if domain_id is not None:
@@ -189,7 +189,6 @@ def dds_env(domain_id: int | None = None, profile: Path | str | None = None) -> 
             env.pop(name, None)
         if str(profile):
             env['FASTDDS_DEFAULT_PROFILES_FILE'] = str(profile)
-            env['FASTRTPS_DEFAULT_PROFILES_FILE'] = str(profile)
         env.pop('RMW_FASTRTPS_USE_QOS_FROM_XML', None)
     env.setdefault('RMW_IMPLEMENTATION', 'rmw_fastrtps_cpp')
     env['PYTHONUNBUFFERED'] = '1'

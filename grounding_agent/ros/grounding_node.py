@@ -33,7 +33,6 @@ from rclpy.qos import (
     HistoryPolicy,
     QoSProfile,
     ReliabilityPolicy,
-    qos_profile_sensor_data,
 )
 from rclpy.qos_overriding_options import QoSOverridingOptions
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
@@ -43,6 +42,7 @@ from visualization_msgs.msg import MarkerArray
 
 from grounding_agent.core.debug_draw import draw_result
 from grounding_agent.core.errors import CommandError, ConfigError, GroundingError
+from grounding_agent.core.frame_slot import StreamMonitor
 from grounding_agent.core.frames import RigidTransform
 from grounding_agent.core.intake import (
     CommandKind,
@@ -56,12 +56,13 @@ from grounding_agent.core.tracking import preload_tracker
 from grounding_agent.core.types import Frame
 from grounding_agent.ros.frames import TransformLookup
 from grounding_agent.ros.image_conversion import (
-    depth_from_image_msg,
+    StampedImage,
+    depth_from_cdr,
     header_with,
     image_msg_from_array,
     intrinsics_from_camera_info,
-    rgb_from_compressed_msg,
-    rgb_from_image_msg,
+    rgb_from_compressed_cdr,
+    rgb_from_image_cdr,
     stamp_from_msg,
 )
 from grounding_agent.ros.outputs import (
@@ -148,7 +149,7 @@ class GroundingNode(LifecycleNode):
         self._debug_pub: Any = None
         self._markers_pub: Any = None
         self._subscriptions_active: list[Any] = []
-        self._last_received = {name: (0, time.monotonic()) for name in self._feeds}
+        self._streams = {name: StreamMonitor() for name in self._feeds}
         self._last_depth_refused: dict[str, str] = {}
 
         # /diagnostics is a plain publisher, alive in every lifecycle state, so a model that
@@ -431,36 +432,75 @@ class GroundingNode(LifecycleNode):
 
     def _subscribe(self) -> None:
         settings = self._settings
-        image_qos = qos_profile_sensor_data if settings.image_qos == 'sensor_data' else 10
+        # Depth 1: only the newest frame matters (the slot keeps one anyway), and a deeper
+        # reader history only queues stale frames for the callback to convert and discard.
+        image_qos = QoSProfile(
+            history=HistoryPolicy.KEEP_LAST,
+            depth=1,
+            reliability=(
+                ReliabilityPolicy.BEST_EFFORT
+                if settings.image_qos == 'sensor_data'
+                else ReliabilityPolicy.RELIABLE
+            ),
+        )
         for camera in self._feeds:
             topics = {
                 kind: str(self.get_parameter(f'camera.{camera}.{kind}_topic').value)
                 for kind in ('image', 'compressed', 'depth', 'camera_info')
             }
-            group = self._camera_groups[camera]
-            handlers: list[tuple[str, type, Callable[[Any], None]]] = [
-                ('image', Image, self._colour_handler(camera, 'image', rgb_from_image_msg)),
+            # Colour and depth are raw: read from their serialized bytes (image_conversion).
+            handlers: list[tuple[str, type, Callable[[Any], None], bool]] = [
+                ('image', Image, self._colour_handler(camera, 'image', rgb_from_image_cdr), True),
                 (
                     'compressed',
                     CompressedImage,
-                    self._colour_handler(camera, 'compressed image', rgb_from_compressed_msg),
+                    self._colour_handler(camera, 'compressed image', rgb_from_compressed_cdr),
+                    True,
                 ),
-                ('depth', Image, self._depth_handler(camera)),
-                ('camera_info', CameraInfo, self._camera_info_handler(camera)),
+                ('depth', Image, self._depth_handler(camera), True),
+                ('camera_info', CameraInfo, self._camera_info_handler(camera), False),
             ]
-            for kind, msg_type, handler in handlers:
+            for kind, msg_type, handler, raw in handlers:
                 if topics[kind]:
                     self._subscriptions_active.append(
-                        self.create_subscription(
-                            msg_type,
-                            topics[kind],
-                            handler,
-                            image_qos,
-                            callback_group=group,
-                            qos_overriding_options=QoSOverridingOptions.with_default_policies(),
+                        self._camera_subscription(
+                            camera, kind, msg_type, topics[kind], handler, image_qos, raw=raw
                         )
                     )
         self._subscriptions_active.append(self._command_subscription())
+
+    def _camera_subscription(
+        self,
+        camera: str,
+        kind: str,
+        msg_type: type,
+        topic: str,
+        handler: Callable[[Any], None],
+        qos: QoSProfile,
+        *,
+        raw: bool,
+    ) -> Any:
+        """One camera input; colour frames the middleware lost are counted for /diagnostics."""
+        options: dict[str, Any] = {
+            'callback_group': self._camera_groups[camera],
+            'qos_overriding_options': QoSOverridingOptions.with_default_policies(),
+            'raw': raw,
+        }
+        if kind in ('image', 'compressed'):
+            stream = self._streams[camera]
+            options['event_callbacks'] = SubscriptionEventCallbacks(
+                message_lost=lambda info: stream.on_lost(
+                    int(getattr(info, 'total_count_change', 0))
+                )
+            )
+        try:
+            return self.create_subscription(msg_type, topic, handler, qos, **options)
+        except Exception as exc:  # an RMW without the message-lost event: count nothing
+            if 'event_callbacks' not in options:
+                raise
+            self.get_logger().warning(f'{topic} without message-lost events: {exc}')
+            del options['event_callbacks']
+            return self.create_subscription(msg_type, topic, handler, qos, **options)
 
     def _command_subscription(self) -> Any:
         """`~/command`: reliable and keep-all, so a burst reaches the callback (and gets its
@@ -546,18 +586,29 @@ class GroundingNode(LifecycleNode):
         )
 
     def _colour_handler(
-        self, camera: str, what: str, convert: Callable[..., Any]
-    ) -> Callable[[Any], None]:
-        """A callback that converts a colour message and drops it into the camera's slot."""
+        self, camera: str, what: str, convert: Callable[..., StampedImage]
+    ) -> Callable[[bytes], None]:
+        """A callback that converts a serialized colour message and drops it into the camera's
+        slot. An oversized or malformed one is refused from its header, and its bytes are freed
+        when the callback returns."""
         feed = self._feeds[camera]
+        stream = self._streams[camera]
 
-        def on_colour(msg: Any) -> None:
+        def on_colour(serialized: bytes) -> None:
             try:
-                rgb = convert(msg, max_bytes=self._settings.max_image_bytes)
+                converted = convert(serialized, max_bytes=self._settings.max_image_bytes)
             except GroundingError as exc:
+                stream.on_frame(float('nan'))
                 self._refuse(camera, what, exc)
                 return
-            captured = _captured(rgb, msg.header)
+            except Exception as exc:  # a bug in conversion must not end the node
+                stream.on_frame(float('nan'))
+                self._refuse(camera, what, GroundingError(f'{type(exc).__name__}: {exc}'))
+                return
+            del serialized
+            rgb = converted.image
+            stream.on_frame(converted.stamp.to_seconds())
+            captured = _captured(converted)
             feed.slot.put(captured)
             worker = self._worker
             tracked = worker.on_camera_image(camera, captured) if worker is not None else None
@@ -570,13 +621,13 @@ class GroundingNode(LifecycleNode):
 
         return on_colour
 
-    def _depth_handler(self, camera: str) -> Callable[[Image], None]:
+    def _depth_handler(self, camera: str) -> Callable[[bytes], None]:
         feed = self._feeds[camera]
 
-        def on_depth(msg: Image) -> None:
+        def on_depth(serialized: bytes) -> None:
             try:
-                depth = depth_from_image_msg(msg, max_bytes=self._settings.max_image_bytes)
-            except GroundingError as exc:
+                depth = depth_from_cdr(serialized, max_bytes=self._settings.max_image_bytes)
+            except Exception as exc:  # refused, or a bug in conversion: never ends the node
                 # Depth is optional: the frame is still grounded in 2D, so only warn.
                 self._last_depth_refused[camera] = str(exc)
                 self.get_logger().warning(
@@ -584,7 +635,7 @@ class GroundingNode(LifecycleNode):
                     throttle_duration_sec=_WARN_THROTTLE_S,
                 )
                 return
-            feed.sync.add_depth(stamp_from_msg(msg.header.stamp), depth)
+            feed.sync.add_depth(depth.stamp, depth.image)
 
         return on_depth
 
@@ -800,8 +851,44 @@ class GroundingNode(LifecycleNode):
             },
         )
 
+    def _camera_entry(
+        self, name: str, camera: str, feed: CameraFeed, state: str
+    ) -> DiagnosticEntry:
+        """received = frames that arrived (refused ones included); used = frames the model
+        looked at; superseded = frames replaced by a newer one before the model looked (normal
+        while it is idle or slower than the camera); lost = frames the middleware reported lost.
+        WARN when no frame arrives, or far fewer than the camera sends."""
+        stats = feed.slot.stats
+        rates = self._streams[camera].rates()
+        sync = feed.sync.stats
+        age = feed.slot.age_s()
+        level, message = 'ok', f'{rates.received_hz:.1f} Hz'
+        shortfall = rates.shortfall()
+        if state == 'active' and (age is None or age > _STALE_CAMERA_S):
+            level = 'warn'
+            message = 'no image received' if age is None else f'no image for {age:.0f} s'
+        elif shortfall:
+            level, message = 'warn', f'{shortfall}; check the DDS profile and the camera QoS'
+        return DiagnosticEntry(
+            name=f'{name}: camera {camera}',
+            level=level,
+            message=message,
+            values={
+                'rate_hz': rates.received_hz,
+                'sent_rate_hz': -1.0 if rates.sent_hz != rates.sent_hz else rates.sent_hz,
+                'received': stats.received + feed.refused,
+                'used': stats.used,
+                'superseded': stats.superseded,
+                'refused': feed.refused,
+                'lost': self._streams[camera].lost_total,
+                'depth_matched': sync.depth_matched,
+                'intrinsics_matched': sync.intrinsics_matched,
+                'last_depth_refusal': self._last_depth_refused.get(camera, ''),
+                'last_image_age_s': -1.0 if age is None else age,
+            },
+        )
+
     def _publish_diagnostics(self) -> None:
-        now = time.monotonic()
         # Fully qualified, so the entries of two namespaced nodes never collide.
         name = self.get_fully_qualified_name()
         state = self._lifecycle
@@ -828,36 +915,7 @@ class GroundingNode(LifecycleNode):
         )
         entries.append(self._commands_entry(name, counters))
         for camera, feed in self._feeds.items():
-            stats = feed.slot.stats
-            previous_count, previous_time = self._last_received[camera]
-            rate = (stats.received - previous_count) / max(1e-6, now - previous_time)
-            self._last_received[camera] = (stats.received, now)
-            sync = feed.sync.stats
-            age = feed.slot.age_s()
-            level, message = 'ok', f'{rate:.1f} Hz'
-            if state == 'active' and (age is None or age > _STALE_CAMERA_S):
-                level, message = (
-                    'warn',
-                    'no image received' if age is None else (f'no image for {age:.0f} s'),
-                )
-            entries.append(
-                DiagnosticEntry(
-                    name=f'{name}: camera {camera}',
-                    level=level,
-                    message=message,
-                    values={
-                        'rate_hz': rate,
-                        'received': stats.received,
-                        'processed': stats.taken,
-                        'dropped': stats.dropped,
-                        'refused': feed.refused,
-                        'depth_matched': sync.depth_matched,
-                        'intrinsics_matched': sync.intrinsics_matched,
-                        'last_depth_refusal': self._last_depth_refused.get(camera, ''),
-                        'last_image_age_s': -1.0 if age is None else age,
-                    },
-                )
-            )
+            entries.append(self._camera_entry(name, camera, feed, state))
         self._diagnostics_pub.publish(
             diagnostic_array(
                 entries, Header(stamp=self.get_clock().now().to_msg()), hardware_id=name
@@ -880,11 +938,11 @@ def _string_payload(serialized: bytes) -> memoryview:
     return memoryview(serialized)[8 : 8 + length]
 
 
-def _captured(rgb: Any, header: Header) -> CapturedImage:
+def _captured(converted: StampedImage) -> CapturedImage:
     return CapturedImage(
-        image=rgb,
-        stamp=stamp_from_msg(header.stamp),
-        frame_id=header.frame_id,
+        image=converted.image,
+        stamp=converted.stamp,
+        frame_id=converted.frame_id,
         received_s=time.monotonic(),
     )
 

@@ -137,6 +137,7 @@ class CameraFeed:
             return self._refused
 
     def frame(self, captured: CapturedImage, *, tolerance_s: float) -> Frame:
+        self.slot.note_used(captured)
         return self.sync.assemble(
             captured.image,
             stamp=captured.stamp,

@@ -71,6 +71,11 @@ def started(
     peer = ros.peer(cameras)
     for camera in cameras:
         peer.wait_connected(camera)
+    # Both ends matched: a best-effort frame sent before the node's reader knows the peer's
+    # writer is dropped.
+    assert wait_for(
+        lambda: all(s.get_publisher_count() > 0 for s in node._subscriptions_active)
+    ), 'the node never saw the peer'
     return node, peer
 
 

@@ -219,7 +219,7 @@ def test_standing_query_runs_once_per_new_frame_of_its_camera() -> None:
     rig.frame('front')
     assert rig.worker.step() > 0
     rig.frame('wrist', sec=5)
-    rig.frame('wrist', sec=6)  # replaces 5 before the model looked: a drop
+    rig.frame('wrist', sec=6)  # replaces 5 before the model looked: superseded
     assert rig.worker.step() == 0.0
     assert rig.worker.step() > 0  # nothing new
     (result,) = rig.results()
@@ -228,7 +228,7 @@ def test_standing_query_runs_once_per_new_frame_of_its_camera() -> None:
         'track the ball',
         6,
     )
-    assert rig.feeds['wrist'].slot.stats.dropped == 1
+    assert rig.feeds['wrist'].slot.stats.superseded == 1
 
 
 def test_rate_cap_skips_frames_until_the_next_slot() -> None:
