@@ -16,6 +16,7 @@ setup(
         ('share/' + package_name, ['package.xml']),
         ('share/' + package_name + '/launch', glob('launch/*.launch.py')),
         ('share/' + package_name + '/config', glob('config/*.yaml') + glob('config/*.sdf')),
+        ('share/' + package_name + '/config/dds', glob('config/dds/*.xml')),
         ('share/' + package_name + '/rviz', glob('rviz/*.rviz')),
     ],
     # Runtime dependencies are declared in package.xml (rosdep) and installed into the venv by

@@ -138,7 +138,10 @@ def render_sequence(
     from grounding_agent.sim.world import SimWorld
 
     key = f'{kind}-{seed}-{width}x{height}-{rate_hz:g}hz-{frames}'
-    digest = hashlib.sha1(key.encode()).hexdigest()[:8]
+    # the simulator's own code is part of the key: a changed scene renders anew
+    sources = sorted((REPO / 'grounding_agent' / 'sim').glob('*.py'))
+    digest = hashlib.sha1(key.encode() + b''.join(p.read_bytes() for p in sources)).hexdigest()
+    digest = digest[:8]
     directory = cache_dir or Path(tempfile.mkdtemp(prefix='grounding_agent_frames'))
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / f'{key}-{digest}.npz'

@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 
 from ament_index_python.packages import get_package_share_directory
-from launch.actions import DeclareLaunchArgument, IncludeLaunchDescription
+from launch.actions import DeclareLaunchArgument, IncludeLaunchDescription, SetEnvironmentVariable
 from launch.conditions import IfCondition
 from launch.launch_description_sources import PythonLaunchDescriptionSource
 from launch.substitutions import LaunchConfiguration
@@ -109,4 +109,13 @@ def generate_launch_description() -> LaunchDescription:
         }.items(),
         condition=IfCondition(LaunchConfiguration('rviz')),
     )
-    return LaunchDescription([*arguments, sim_camera, grounding_node, rviz])
+    # Shared memory big enough for camera frames (docs/ros_interface.md, "DDS transport"); a
+    # profile already chosen in the environment wins.
+    dds_profile = SetEnvironmentVariable(
+        'FASTDDS_DEFAULT_PROFILES_FILE',
+        os.environ.get(
+            'FASTDDS_DEFAULT_PROFILES_FILE',
+            os.path.join(share, 'config', 'dds', 'fastdds_camera.xml'),
+        ),
+    )
+    return LaunchDescription([*arguments, dds_profile, sim_camera, grounding_node, rviz])

@@ -194,8 +194,10 @@ def run_demo(
     echo: Callable[[str], None] = print,
 ) -> DemoReport:
     """Run `script` and write the report into `out`; raises DemoError when a node cannot start."""
+    from grounding_agent.ros.dds_profile import use_camera_profile
     from grounding_agent.ros.demo_nodes import DemoNodeError, DemoNodes
 
+    use_camera_profile()  # before the nodes' first DDS participant (docs/ros_interface.md)
     started = time.monotonic()
     images = out / 'images'
     images.mkdir(parents=True, exist_ok=True)
