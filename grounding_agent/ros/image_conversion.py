@@ -290,7 +290,7 @@ def rgb_from_compressed_cdr(
         raise ImageConversionError(
             f'compressed image of {length} bytes exceeds max_image_bytes={max_bytes}'
         )
-    payload = reader.octets(length)
+    payload = bytes(reader.octets(length))  # compressed: small, and decoded from bytes
     return StampedImage(
         decode_compressed(payload, image_format, max_bytes=max_bytes), stamp, frame_id
     )
