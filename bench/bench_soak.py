@@ -291,7 +291,7 @@ def reason_kind(reason: str) -> str:
         )
     if reason.startswith('no image from camera'):
         return 'no image from the camera in time'
-    return ' '.join(reason.split()[:5])
+    return ' '.join(reason.split()[:5]).rstrip(':;,')
 
 
 def markdown(report: dict[str, Any]) -> str:
@@ -342,12 +342,10 @@ Answers by kind of command:
 {kinds}
 
 Errors by reason (the first answer of each command): {errors}. Malformed, deep, array,
-unknown-camera and over-long commands are refused on purpose; the other errors are deadlines
-(`command_timeout_s`, 5 s) that expired while the camera callbacks kept the model thread from
-the CPU (issue of camera load, measured by `bench/live_harness.py`), and nouns the `color_shape`
-backend cannot recognise ('duck'). The deadline counts from the moment the node reads the
-command: the answer times above also hold the time a command waited in the middleware for a
-busy executor, hence answers later than 5 s.
+unknown-camera and over-long commands are refused on purpose; "cannot recognise" is the
+`color_shape` backend's closed vocabulary ('duck'); a deadline (`command_timeout_s`, 5 s) says
+whether no frame came or the model was busy. The deadline counts from the moment the node reads
+a command; the answer times above also hold the time it waited in the middleware.
 
 Resident memory of the node (minute: MB): {rss_line}.
 """
