@@ -23,9 +23,37 @@ export HF_HUB_OFFLINE := 1
 export LD_LIBRARY_PATH := $(abspath $(VENV))/lib$(if $(LD_LIBRARY_PATH),:$(LD_LIBRARY_PATH))
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install demo test test-fast lint format bench clean system-deps
+.PHONY: install install-vlm-server demo test test-fast lint format bench clean system-deps
 
 install: $(STAMP)
+
+# A second venv with `transformers serve`, the OpenAI-compatible server the vlm_server backend's
+# end-to-end tests start on loopback. It needs torch and torchvision built for each other (the
+# Qwen2-VL processors import torchvision), which the CPU torch of $(VENV) has no match for on
+# PyPI; torch 2.14.1 from PyPI is a CUDA build (it runs on the CPU here): the venv takes 5.7 GB,
+# and a fresh install took 16 min on 2 busy cores with the wheels on local disk.
+VLM_SERVER_VENV := $(VENV)-vlm-server
+VLM_SERVER_STAMP := $(VLM_SERVER_VENV)/.installed
+export VLM_SERVER_VENV := $(abspath $(VLM_SERVER_VENV))
+
+install-vlm-server: $(VLM_SERVER_STAMP)
+
+$(VLM_SERVER_STAMP): config/pip/vlm-server.txt config/pip/constraints.txt
+	@set -e -o pipefail; started=$$(date +%s); \
+	echo "== $(VLM_SERVER_VENV): transformers serve for the vlm_server end-to-end tests"; \
+	$(PYTHON) -m venv $(VLM_SERVER_VENV); \
+	$(VLM_SERVER_VENV)/bin/python -m pip --disable-pip-version-check --quiet install \
+	  torch==2.14.1 torchvision==0.29.1 2>&1 | $(QUIET_PIP) || { \
+	  echo "error: torch==2.14.1 / torchvision==0.29.1 could not be installed into" \
+	       "$(VLM_SERVER_VENV). The vlm_server end-to-end tests need this matching pair: give" \
+	       "pip access to PyPI or to a folder holding both wheels (pip.conf find-links)."; \
+	  exit 1; }; \
+	$(VLM_SERVER_VENV)/bin/python -m pip --disable-pip-version-check --quiet install \
+	  $(CONSTRAINTS) -r config/pip/vlm-server.txt 2>&1 | $(QUIET_PIP); \
+	$(VLM_SERVER_VENV)/bin/python -c 'import torchvision, transformers, fastapi, uvicorn, openai'; \
+	echo "== $(VLM_SERVER_VENV) installed in $$(( $$(date +%s) - started )) s," \
+	     "$$(du -sh $(VLM_SERVER_VENV) | cut -f1) on disk"; \
+	touch $@
 
 # The ROS interface packages built by `make install` (tools/build_ros_interfaces.py).
 INTERFACE_SOURCES := $(shell find grounding_agent_interfaces third_party/vision_msgs -type f) \
@@ -89,7 +117,7 @@ format: install
 	$(BIN)/ruff format grounding_agent test bench launch tools setup.py
 	$(BIN)/ruff check --fix grounding_agent test bench launch tools setup.py
 
-test: install lint
+test: install install-vlm-server lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # The suite without the tests marked slow, for a quick loop while developing.
@@ -100,4 +128,4 @@ bench: install
 	$(BIN)/python bench/run_all.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(VLM_SERVER_VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
