@@ -102,13 +102,15 @@ VOICE_PARAMETERS: tuple[ParamSpec, ...] = (
         'when the grammar finds no command (off: useless on synthetic voices)',
         True,
     ),
-    ParamSpec('recognizer', 'pocketsphinx', 'pocketsphinx or faster_whisper', True),
+    ParamSpec('recognizer', 'pocketsphinx', 'pocketsphinx, whisper or faster_whisper', True),
     ParamSpec(
         'whisper_model_dir',
         '',
-        'local CTranslate2 Whisper model directory (recognizer faster_whisper)',
+        'Whisper model: a save_pretrained directory or cached Hugging Face id (whisper), '
+        'or a local CTranslate2 directory (faster_whisper)',
         True,
     ),
+    ParamSpec('whisper_device', 'cpu', 'cpu or cuda[:N] (recognizer whisper)', True),
     ParamSpec('audio_topic', '~/audio', 'audio chunks (source topic)', True),
     ParamSpec(
         'audio_msg_type',
@@ -182,6 +184,7 @@ def voice_config_from_values(values: dict[str, Any]) -> VoiceConfig:
             'free_form': values['free_form_fallback'],
             'speed_views': values['speed_views'],
             'whisper_model_dir': values['whisper_model_dir'],
+            'whisper_device': values['whisper_device'],
             'vad': {
                 'threshold_db': values['vad.threshold_db'],
                 'hangover_ms': values['vad.hangover_ms'],

@@ -13,6 +13,7 @@ other renderings of the utterance (speed views), the share is averaged over all 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import logging
 from collections.abc import Callable, Hashable
@@ -61,11 +62,15 @@ class VoiceConfig(BaseModel):
     synthetic voices most words come out wrong; its text still has to parse and be confident).
     `speed_views`: playback speeds at which pocketsphinx re-ranks its n-best sentences; the
     confidence is averaged over them (`()` = off; see `PocketsphinxRecognizer`).
+    `recognizer='whisper'` transcribes with Whisper (transformers) from `whisper_model_dir` (a
+    local directory or a cached Hugging Face id); its transcript is snapped to the nearest
+    grammar sentence, and `snap_max_edits` bounds the word edits per transcript word beyond
+    which it is no command at all (see `CommandListener.judge`).
     """
 
     model_config = ConfigDict(frozen=True, extra='forbid')
 
-    recognizer: Literal['pocketsphinx', 'faster_whisper'] = 'pocketsphinx'
+    recognizer: Literal['pocketsphinx', 'whisper', 'faster_whisper'] = 'pocketsphinx'
     objects: tuple[str, ...] = ()
     wake_word: str = ''
     confidence_threshold: float = Field(default=0.9, ge=0.0, le=1.0)
@@ -76,6 +81,8 @@ class VoiceConfig(BaseModel):
     whisper_model_dir: str = ''
     whisper_device: str = 'cpu'
     whisper_compute_type: str = 'int8'
+    whisper_beam_size: int = Field(default=1, ge=1, le=16)
+    snap_max_edits: float = Field(default=0.25, ge=0.0, le=1.0)
     vad: VadConfig = Field(default_factory=VadConfig)
 
     @field_validator('objects', mode='before')
@@ -164,6 +171,22 @@ def strip_wake_word(text: str, wake_word: str) -> str | None:
     return None
 
 
+@lru_cache(maxsize=1024)
+def _reader_meaning(text: str) -> Hashable | None:
+    """What the full command reader makes of `text` (None if it refuses it): what a free
+    transcript means before it is snapped to the grammar."""
+    from grounding_agent.core.control import is_stop_command
+    from grounding_agent.core.parser import parse_command
+
+    if is_stop_command(text):
+        return 'stop'
+    try:
+        query = parse_command(text)
+    except CommandError:
+        return None
+    return dataclasses.replace(query, text='')
+
+
 @lru_cache(maxsize=4096)
 def command_meaning(text: str) -> Hashable | None:
     """The parsed query without its text (what the command means), or None if it does not parse.
@@ -194,9 +217,11 @@ class CommandListener:
         *,
         recognizer: Recognizer | None = None,
         meaning: Callable[[str], Hashable | None] = command_meaning,
+        reader_meaning: Callable[[str], Hashable | None] | None = None,
     ) -> None:
         self.config = config or VoiceConfig()
         self._meaning = meaning
+        self._reader_meaning = reader_meaning or _reader_meaning
         self._known_objects = frozenset(
             normalize_text(o) for o in (self.config.objects or default_objects())
         )
@@ -238,6 +263,12 @@ class CommandListener:
 
         if not text:
             return refuse('nothing recognised')
+        if recognition.snap:
+            snapped = self._snap(recognition)
+            if isinstance(snapped, HeardCommand):
+                return snapped
+            recognition = snapped
+            text = recognition.text
         command = strip_wake_word(text, self.config.wake_word)
         if command is None:
             return refuse(f'no wake word: commands start with "{self.config.wake_word}"')
@@ -270,6 +301,76 @@ class CommandListener:
                 ),
             )
         return dataclasses.replace(verdict(command, confidence, ''), prompt=f'OK: {command}.')
+
+    @functools.cached_property
+    def snap_grammar(self) -> CommandGrammar:
+        """The grammar free transcripts are snapped to: every sentence of the command
+        language over the configured objects (no recogniser dictionary limits it)."""
+        from grounding_agent.voice.grammar import build_command_grammar
+
+        return build_command_grammar(
+            objects=self.config.objects or (), wake_word=self.config.wake_word
+        )
+
+    def _snap(self, recognition: Recognition) -> Recognition | HeardCommand:
+        """A free transcript as the grammar sentence it is nearest to, or the refusal.
+
+        - no edits: the transcript is a sentence of the grammar and is judged as one;
+        - a few edits (at most `snap_max_edits` per transcript word, rounded down) that leave
+          the meaning as the command reader reads the transcript unchanged ('please pick up a
+          red mug' -> 'pick up the red mug'): judged as the grammar sentence;
+        - a few edits that change or lose the meaning: refused, and the robot asks back
+          "Did you say <sentence>?" (the sentence is the offered `alternative`);
+        - more edits: refused without a prompt (talk, noise, or a transcript that is not a
+          command), because a guess that far from what was heard is no command.
+        """
+        from grounding_agent.voice.snap import snap_to_grammar
+
+        heard = recognition.text
+        snap = snap_to_grammar(self.snap_grammar, heard)
+        words = len(heard.split())
+
+        def refuse(reason: str, alternative: str = '') -> HeardCommand:
+            return HeardCommand(
+                heard,
+                '',
+                0.0,
+                False,
+                reason,
+                engine=recognition.engine,
+                audio_s=recognition.audio_s,
+                decode_s=recognition.decode_s,
+                alternative=alternative,
+                prompt=f'Did you say {alternative}?' if alternative else '',
+            )
+
+        if snap is None:
+            return refuse('not a command: too long to be one sentence')
+        allowed = int(self.config.snap_max_edits * words)
+        if snap.edits > allowed:
+            return refuse(
+                f'not a command: the nearest command "{snap.sentence}" is {snap.edits} word '
+                f'edits away (at most {allowed})'
+            )
+        if snap.edits:
+            nearest = strip_wake_word(snap.sentence, self.config.wake_word) or snap.sentence
+            said = strip_wake_word(heard, self.config.wake_word)
+            meant = self._reader_meaning(said) if said else None
+            if meant is None or meant != self._meaning(nearest):
+                return refuse(
+                    f'heard "{heard}", which is not a command; the nearest is "{nearest}" '
+                    f'({snap.edits} word edits): asking back',
+                    nearest,
+                )
+        return dataclasses.replace(
+            recognition,
+            text=snap.sentence,
+            hypotheses=tuple(
+                Hypothesis(snap.sentence, h.posterior) for h in recognition.hypotheses[:1]
+            ),
+            grammar=self.snap_grammar,
+            snap=False,
+        )
 
     def _free_form_problem(self, command: str, meaning: Hashable) -> str | None:
         """Free-form text is held to more than parsing: the parser reads almost any noun
@@ -346,8 +447,18 @@ def build_grammar(config: VoiceConfig, dictionary_path: str | None = None) -> Co
 
 def build_recognizer(config: VoiceConfig) -> Recognizer:
     """The recogniser `config` names, ready to decode."""
-    from grounding_agent.voice.recognizer import FasterWhisperRecognizer, PocketsphinxRecognizer
+    from grounding_agent.voice.recognizer import (
+        FasterWhisperRecognizer,
+        PocketsphinxRecognizer,
+        WhisperRecognizer,
+    )
 
+    if config.recognizer == 'whisper':
+        return WhisperRecognizer(
+            config.whisper_model_dir,
+            device=config.whisper_device,
+            beam_size=config.whisper_beam_size,
+        )
     if config.recognizer == 'faster_whisper':
         return FasterWhisperRecognizer(
             config.whisper_model_dir,

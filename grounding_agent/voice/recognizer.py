@@ -5,9 +5,10 @@ reports the n-best sentences of the decoder's lattice with their posterior share
 shares re-measured on the utterance played slightly slower and faster (speed views: a
 recogniser's confident mistakes on one rendering of a sentence rarely survive all three); it
 can also decode free-form with the en-us language model (a fallback, off by default: on
-synthetic voices it gets most words wrong). `FasterWhisperRecognizer` runs a local
-faster-whisper model for users who have one; the package is optional and imported only when
-that recogniser is built.
+synthetic voices it gets most words wrong). `WhisperRecognizer` runs Whisper through
+transformers (GPU or CPU); `FasterWhisperRecognizer` runs a local faster-whisper model for users
+who have one (the package is optional and imported only when that recogniser is built). Both
+write free text, which the listener snaps to the command grammar.
 
 Recognisers do not judge: whether a hypothesis becomes a command (wake word, complete sentence,
 parse, confidence) is decided by `grounding_agent.voice.listener`.
@@ -39,6 +40,7 @@ __all__ = [
     'PocketsphinxRecognizer',
     'Recognition',
     'Recognizer',
+    'WhisperRecognizer',
     'check_speed_views',
 ]
 
@@ -62,7 +64,8 @@ class Recognition:
     ranked alternatives including it. `views` holds the same sentences re-ranked on other
     renderings of the utterance (speed views), one tuple per rendering, for the listener to
     average with `hypotheses`. `grammar` is set when the search was constrained by the command
-    grammar, whose sentences the listener can then check for completeness.
+    grammar, whose sentences the listener can then check for completeness. `snap` marks a free
+    transcript (Whisper) that the listener snaps to the nearest sentence of the command grammar.
     """
 
     text: str
@@ -72,6 +75,7 @@ class Recognition:
     grammar: CommandGrammar | None = field(default=None, repr=False)
     audio_s: float = 0.0
     decode_s: float = 0.0
+    snap: bool = False
 
 
 class Recognizer(ABC):
@@ -300,8 +304,8 @@ class PocketsphinxRecognizer(Recognizer):
 class FasterWhisperRecognizer(Recognizer):
     """faster-whisper (CTranslate2) with a local model directory; never downloads.
 
-    Whisper transcribes free-form, so its text goes through the parse and confidence checks but
-    not the grammar check. The confidence is exp(mean token log-probability) of its segments.
+    Whisper transcribes free-form, so the listener snaps its text to the command grammar. The
+    confidence is exp(mean token log-probability) of its segments.
     The package is optional: `pip install faster-whisper`.
     """
 
@@ -365,3 +369,125 @@ class FasterWhisperRecognizer(Recognizer):
             audio_s=samples.size / 16_000,
             decode_s=time.perf_counter() - started,
         )
+
+
+class WhisperRecognizer(Recognizer):
+    """Whisper through transformers, from a local directory or a cached Hugging Face id.
+
+    Loaded like the project's other models (`grounding_agent.backends._hf.load_pretrained`):
+    safetensors only, no remote code, offline unless told otherwise. Decoding is greedy or beam
+    search with `beam_size`; the transcript's confidence is exp(mean log-probability of its
+    tokens). Whisper writes free text, so the recognition is marked for the listener to snap it
+    to the command grammar. Runs on a GPU (`device='cuda'`) or the CPU.
+    """
+
+    name = 'whisper'
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        device: str = 'cpu',
+        dtype: str = 'auto',
+        offline: bool = True,
+        language: str = 'en',
+        beam_size: int = 1,
+        max_new_tokens: int = 64,
+    ) -> None:
+        if not str(model).strip():
+            raise VoiceConfigError(
+                'the whisper recogniser needs whisper_model: a local directory written by '
+                'save_pretrained (safetensors) or a Hugging Face id already in the cache'
+            )
+        if beam_size < 1 or max_new_tokens < 1:
+            raise VoiceConfigError('whisper beam_size and max_new_tokens must be at least 1')
+        try:
+            import torch
+            from transformers import WhisperForConditionalGeneration, WhisperProcessor
+        except ImportError as exc:
+            raise RecognizerError(
+                f'the whisper recogniser needs torch and transformers: {exc}'
+            ) from exc
+        from grounding_agent.backends._hf import load_pretrained, resolve_device
+        from grounding_agent.backends.base import BackendConfig
+        from grounding_agent.core.errors import GroundingError
+
+        try:
+            config = BackendConfig(
+                name='whisper', model=model, device=device, dtype=dtype, offline=offline
+            )
+            self._device = resolve_device(config)
+            self._processor = load_pretrained(WhisperProcessor, config, weights=False)
+            self._model = load_pretrained(WhisperForConditionalGeneration, config)
+        except (GroundingError, ValueError) as exc:
+            raise RecognizerError(f'whisper: {exc}') from exc
+        self._model.to(self._device).eval()
+        self._torch = torch
+        self.language = language
+        self.beam_size = int(beam_size)
+        self.max_new_tokens = int(max_new_tokens)
+        self._lock = threading.Lock()
+
+    def recognize(self, audio: Int16Audio) -> Recognition:
+        samples = np.asarray(audio, dtype=np.int16).reshape(-1).astype(np.float32) / 32768.0
+        started = time.perf_counter()
+        if samples.size < _MIN_SAMPLES:
+            return Recognition('', (), (), 'whisper', None, samples.size / 16_000, 0.0, True)
+        try:
+            with self._lock:
+                text, confidence = self._transcribe(samples)
+        except Exception as exc:  # a model failure is one refused utterance, not a dead node
+            raise RecognizerError(f'whisper failed to decode: {exc}') from exc
+        text = normalize_text(text)
+        return Recognition(
+            text=text,
+            hypotheses=(Hypothesis(text, confidence),) if text else (),
+            engine='whisper',
+            audio_s=samples.size / 16_000,
+            decode_s=time.perf_counter() - started,
+            snap=True,
+        )
+
+    def _start_tokens(self, sequence: Any) -> Any:
+        """`sequence` opened by the decoder start token (some versions of generate leave it
+        out of what they return)."""
+        start = int(self._model.config.decoder_start_token_id)
+        if int(sequence[0, 0]) == start:
+            return sequence
+        opener = self._torch.full((1, 1), start, dtype=sequence.dtype, device=sequence.device)
+        return self._torch.cat([opener, sequence], dim=1)
+
+    def _transcribe(self, samples: npt.NDArray[np.float32]) -> tuple[str, float]:
+        torch = self._torch
+        features = self._processor.feature_extractor(
+            samples, sampling_rate=16_000, return_tensors='pt'
+        ).input_features.to(self._device, dtype=self._model.dtype)
+        # The start tokens take a few of the decoder's positions.
+        room = int(self._model.config.max_target_positions) - 8
+        options: dict[str, Any] = {
+            'max_new_tokens': max(1, min(self.max_new_tokens, room)),
+            'num_beams': self.beam_size,
+            'do_sample': False,
+        }
+        # Real checkpoints know their languages and tasks; a model without them (a test model,
+        # an English-only fine-tune) decodes from its start token.
+        if getattr(self._model.generation_config, 'lang_to_id', None):
+            options.update(language=self.language, task='transcribe')
+        with torch.inference_mode():
+            sequence = self._model.generate(features, **options)[:1]
+            # The transcript's tokens scored by the model given the audio (one decoder pass;
+            # the same for greedy and beam search).
+            decoder_ids = self._start_tokens(sequence)
+            logits = self._model(input_features=features, decoder_input_ids=decoder_ids).logits
+            logprobs = torch.log_softmax(logits[0, :-1].float(), dim=-1)
+            targets = decoder_ids[0, 1:]
+            token_logprobs = logprobs.gather(1, targets[:, None])[:, 0].tolist()
+        special = set(self._processor.tokenizer.all_special_ids)
+        spoken = [
+            lp
+            for token, lp in zip(targets.tolist(), token_logprobs, strict=True)
+            if token not in special and math.isfinite(lp)
+        ]
+        text = self._processor.tokenizer.decode(sequence[0], skip_special_tokens=True)
+        confidence = math.exp(sum(spoken) / len(spoken)) if spoken else 0.0
+        return str(text), min(1.0, confidence)
