@@ -635,7 +635,14 @@ def _retag(
         content = [p for p in out if not p.has('FILLER')]
         if tag is None:
             out.append(phrase)
-        elif not content and unknown and (tag.pos == 'VERB' or tag.tag == 'VB'):
+        elif (
+            not content
+            and unknown
+            and (tag.pos == 'VERB' or tag.tag == 'VB')
+            and not (after is not None and after.has('REL', 'BETWEEN', 'POSITION'))
+            and phrase.text not in vocab.SHAPE_NOUNS
+        ):
+            # 'fold the towel', 'connect to the pc'; not 'cone behind the sphere'
             action = _ACTIONS.get(tag.lemma, tag.lemma)
             out.append(_Phrase.of(phrase.text, [('VERB', action)]))
         elif content and content[-1].has('VERB') and len(content) == 1 and tag.dep == 'prt':

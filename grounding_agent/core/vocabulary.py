@@ -165,7 +165,7 @@ ACTION_VERB_PHRASES = MappingProxyType(
         'toggle': 'toggle', 'search': 'find', 'look': 'find',
         'park': 'go_to', 'go towards': 'go_to', 'go toward': 'go_to', 'go near': 'go_to',
         'pull over': 'go_to', 'pull up': 'go_to', 'drop me off': 'go_to', 'let me out': 'go_to',
-        'drive': 'go_to', 'overtake': 'go_to',
+        'drive': 'go_to', 'overtake': 'go_to', 'stop': 'go_to',
     }
 )
 # The manipulation verbs and directions the speech grammar offers (a few, so that recognition
