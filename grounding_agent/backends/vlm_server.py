@@ -414,7 +414,8 @@ class VlmServerBackend(Backend):
         pixels = shrunk.image
         if (new_width, new_height) != (width, height):
             interpolation = cv2.INTER_AREA if new_width < width else cv2.INTER_CUBIC
-            pixels = cv2.resize(pixels, (new_width, new_height), interpolation=interpolation)
+            resized = cv2.resize(pixels, (new_width, new_height), interpolation=interpolation)
+            pixels = np.asarray(resized, dtype=np.uint8)
         ok, jpeg = cv2.imencode(
             '.jpg',
             cv2.cvtColor(pixels, cv2.COLOR_RGB2BGR),
@@ -478,7 +479,7 @@ class VlmServerBackend(Backend):
         self.last_reply_text = ''
         deadline = time.monotonic() + self.options.timeout_s
         payloads = [self._payload(encoded, p, max_tokens) for p in prompts]
-        replies = self._on_loop(
+        replies: list[_Reply] = self._on_loop(
             self._request_all(payloads, deadline), timeout=self.options.timeout_s + 1.0
         )
         self.last_reply_text = replies[-1].text
