@@ -124,7 +124,7 @@ test: install install-vlm-server lint
 test-fast: install
 	$(BIN)/python -m pytest -m 'not slow' $(PYTEST_ARGS)
 
-bench: install
+bench: install install-vlm-server
 	$(BIN)/python bench/run_all.py
 
 clean:

@@ -65,6 +65,9 @@ class FaultInjectingServer:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = 'HTTP/1.1'
+            # Headers and body are separate writes: without this, Nagle's algorithm and the
+            # client's delayed ACK hold the body back ~40 ms, which real servers do not.
+            disable_nagle_algorithm = True
 
             def log_message(self, *args: Any) -> None:
                 del args
