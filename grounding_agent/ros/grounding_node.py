@@ -51,6 +51,7 @@ from grounding_agent.core.intake import (
     classify,
     take_command,
 )
+from grounding_agent.core.reader import reader_available
 from grounding_agent.core.result import STANDING_REQUEST_ID, GroundingResult, error_result
 from grounding_agent.core.tracking import preload_tracker
 from grounding_agent.core.types import Frame
@@ -141,6 +142,7 @@ class GroundingNode(LifecycleNode):
         self._backend: Any = None
         self._worker: InferenceWorker | None = None
         self._backend_state = 'not loaded'
+        self._reader_loaded = False
         self._lifecycle = 'unconfigured'
         self._publish_lock = threading.Lock()
         self._planner_pub: Any = None
@@ -254,6 +256,9 @@ class GroundingNode(LifecycleNode):
             # Likewise the command reader (its language pipeline takes seconds to load): the
             # first command is classified in the executor, which must not stall on it.
             classify('find the red cube')
+            # That sentence is read by the grammar alone; the reader's spaCy pipeline (2-9 s to
+            # load) is loaded here too, not by the first sentence the grammar cannot read.
+            self._reader_loaded = reader_available()
         except Exception as exc:  # any failure to load a model leaves the node unconfigured
             self._backend_state = f'failed to load: {exc}'
             self.get_logger().error(f'configure failed, backend not loaded: {exc}')
@@ -273,7 +278,8 @@ class GroundingNode(LifecycleNode):
         )
         self.get_logger().info(
             f'configured: backend {agent.backend_name}, cameras {list(self._feeds)}, '
-            f'planner topic {self._settings.planner_topic}'
+            f'planner topic {self._settings.planner_topic}, command reader '
+            + ('spaCy + grammar' if self._reader_loaded else 'grammar only (spaCy not installed)')
         )
         return self._entered('inactive', super().on_configure(state))
 
