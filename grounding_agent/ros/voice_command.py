@@ -89,6 +89,14 @@ VOICE_PARAMETERS: tuple[ParamSpec, ...] = (
         max_value=1.0,
     ),
     ParamSpec(
+        'ask_back_threshold',
+        0.5,
+        'from it up to confidence_threshold: ask "Did you say ...?", a following yes sends it',
+        True,
+        min_value=0.0,
+        max_value=1.0,
+    ),
+    ParamSpec(
         'speed_views',
         '0.95, 1.05',
         'playback speeds at which the n-best sentences are re-ranked; the confidence is '
@@ -181,6 +189,7 @@ def voice_config_from_values(values: dict[str, Any]) -> VoiceConfig:
             'objects': tuple(values['objects']),
             'wake_word': values['wake_word'],
             'confidence_threshold': values['confidence_threshold'],
+            'ask_back_threshold': values['ask_back_threshold'],
             'free_form': values['free_form_fallback'],
             'speed_views': values['speed_views'],
             'whisper_model_dir': values['whisper_model_dir'],

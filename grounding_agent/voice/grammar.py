@@ -26,6 +26,7 @@ from grounding_agent.voice.errors import VoiceConfigError
 
 __all__ = [
     'DEFAULT_OBJECTS',
+    'REPLIES',
     'Alt',
     'CommandGrammar',
     'GrammarSample',
@@ -160,6 +161,7 @@ class CommandGrammar:
     pronunciations: Mapping[str, str] = field(default_factory=dict)
     dropped: Mapping[str, str] = field(default_factory=dict)
     wake_word: str = ''
+    command_rule: str = ''
 
     def to_jsgf(self) -> str:
         lines = ['#JSGF V1.0;', f'grammar {self.name};', '']
@@ -204,10 +206,12 @@ class CommandGrammar:
         return self._pattern(self.rules[expr.name])
 
     def sample(self, rng: random.Random) -> GrammarSample:
-        """One random sentence (uniform over alternatives, optional parts half the time)."""
+        """One random command (uniform over alternatives, optional parts half the time); the
+        replies to a question ('yes', 'no') are not commands and are never sampled."""
         words: list[str] = []
         slots: list[SlotFill] = []
-        self._expand(RuleRef(self.public_rule), rng, words, slots, ())
+        rule = self.command_rule or self.public_rule
+        self._expand(RuleRef(rule), rng, words, slots, ())
         return GrammarSample(' '.join(words), tuple(slots))
 
     def _expand(
@@ -376,6 +380,7 @@ def build_command_grammar(
             vocabulary.STOP_PHRASES,
             vocabulary.SPOKEN_ACTION_VERBS,
             vocabulary.SPOKEN_DIRECTIONS,
+            REPLIES,
         )
         for phrase in phrases
         for word in normalize_text(phrase.replace('-', '')).split()
@@ -524,6 +529,12 @@ def build_command_grammar(
         rules['wake'] = Token(wake)
         rules['utterance'] = _seq(Opt(ref('wake')), ref('command'))
         public = 'utterance'
+    command_rule = public
+    # The answers to "Did you say ...?" (listener.py); they are heard, never sent.
+    rules['reply'] = _alt(REPLIES)
+    reply: Expr = _seq(Opt(ref('wake')), ref('reply')) if wake else ref('reply')
+    rules['heard'] = _alt([ref(public), reply])
+    public = 'heard'
     return CommandGrammar(
         name=name,
         public_rule=public,
@@ -532,8 +543,12 @@ def build_command_grammar(
         pronunciations=dict(coverage.added) if coverage is not None else {},
         dropped=dict(say.dropped),
         wake_word=wake,
+        command_rule=command_rule,
     )
 
+
+#: Spoken replies to a question the robot asked back: confirm, or deny.
+REPLIES = ('yes', 'no')
 
 # Words of the sentence frames themselves; they must be pronounceable as well.
 _FRAME_WORDS = (

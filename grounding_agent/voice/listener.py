@@ -16,6 +16,7 @@ import dataclasses
 import functools
 import json
 import logging
+import time
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -27,7 +28,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from grounding_agent.core.errors import CommandError
 from grounding_agent.voice.audio import RECOGNIZER_RATE, FloatAudio, resample, to_int16
 from grounding_agent.voice.errors import VoiceConfigError
-from grounding_agent.voice.grammar import CommandGrammar, default_objects, normalize_text
+from grounding_agent.voice.grammar import (
+    REPLIES,
+    CommandGrammar,
+    default_objects,
+    normalize_text,
+)
 from grounding_agent.voice.recognizer import (
     Hypothesis,
     Recognition,
@@ -66,6 +72,9 @@ class VoiceConfig(BaseModel):
     local directory or a cached Hugging Face id); its transcript is snapped to the nearest
     grammar sentence, and `snap_max_edits` bounds the word edits per transcript word beyond
     which it is no command at all (see `CommandListener.judge`).
+    `ask_back_threshold`: a command heard with a confidence from it up to
+    `confidence_threshold`, and no likely rival with another meaning, is not dropped: the robot
+    asks "Did you say ...?" and a confident "yes" within `confirm_seconds` sends it.
     """
 
     model_config = ConfigDict(frozen=True, extra='forbid')
@@ -74,6 +83,8 @@ class VoiceConfig(BaseModel):
     objects: tuple[str, ...] = ()
     wake_word: str = ''
     confidence_threshold: float = Field(default=0.9, ge=0.0, le=1.0)
+    ask_back_threshold: float = Field(default=0.5, ge=0.0, le=1.0)
+    confirm_seconds: float = Field(default=10.0, gt=0.0, le=120.0)
     free_form: bool = False
     dither: float = Field(default=100.0, ge=0.0, le=3000.0)
     score_scale: float = Field(default=50.0, gt=0.0, le=10_000.0)
@@ -121,7 +132,8 @@ class HeardCommand:
     `prompt` is a sentence for the robot to say back (published on `~/prompt` for a
     text-to-speech node): a read-back of a sent command, or a request to repeat one it was
     unsure of; '' for everything else (noise, talk without the wake word, fragments), so a
-    robot among people does not keep apologising.
+    robot among people does not keep apologising. `asks` is the command the robot asked back
+    about ("Did you say ...?"): a "yes" as the next utterance sends it.
     """
 
     text: str
@@ -135,6 +147,7 @@ class HeardCommand:
     start_s: float | None = None
     alternative: str = ''
     prompt: str = ''
+    asks: str = ''
 
     def to_json(self) -> str:
         return json.dumps(
@@ -150,6 +163,7 @@ class HeardCommand:
                 'start_s': None if self.start_s is None else round(self.start_s, 3),
                 'alternative': self.alternative,
                 'prompt': self.prompt,
+                'asks': self.asks,
             }
         )
 
@@ -218,10 +232,14 @@ class CommandListener:
         recognizer: Recognizer | None = None,
         meaning: Callable[[str], Hashable | None] = command_meaning,
         reader_meaning: Callable[[str], Hashable | None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.config = config or VoiceConfig()
         self._meaning = meaning
         self._reader_meaning = reader_meaning or _reader_meaning
+        self._clock = clock
+        # The command asked back about, and when it was asked (clock time).
+        self._pending: tuple[str, float] | None = None
         self._known_objects = frozenset(
             normalize_text(o) for o in (self.config.objects or default_objects())
         )
@@ -244,6 +262,16 @@ class CommandListener:
         return dataclasses.replace(heard, start_s=start_s)
 
     def judge(self, recognition: Recognition) -> HeardCommand:
+        """The verdict on one utterance. A command asked back about ("Did you say ...?") is
+        sent when the next utterance, within `confirm_seconds`, is a confident "yes"; any
+        other utterance withdraws the question."""
+        pending, self._pending = self._pending, None
+        heard = self._judge(recognition, pending)
+        if heard.asks:
+            self._pending = (heard.asks, self._clock())
+        return heard
+
+    def _judge(self, recognition: Recognition, pending: tuple[str, float] | None) -> HeardCommand:
         text = recognition.text
 
         def verdict(command: str, confidence: float, reason: str) -> HeardCommand:
@@ -274,6 +302,8 @@ class CommandListener:
             return refuse(f'no wake word: commands start with "{self.config.wake_word}"')
         if not command:
             return refuse('only the wake word was heard')
+        if command in REPLIES:
+            return self._reply(recognition, command, pending)
         grammar = recognition.grammar
         if grammar is not None and not grammar.matches(text):
             return refuse('incomplete sentence: the decoder stopped inside a command', command)
@@ -285,6 +315,18 @@ class CommandListener:
         confidence = self._confidence(recognition, meaning, grammar)
         if confidence < self.config.confidence_threshold:
             alternative = self._alternative(recognition, meaning, grammar)
+            # No rival meaning: a yes/no question. With one, "Did you say X, or Y?" below.
+            if confidence >= self.config.ask_back_threshold and not alternative:
+                return dataclasses.replace(
+                    refuse(
+                        f'low confidence {confidence:.2f} < '
+                        f'{self.config.confidence_threshold:.2f}: asking back',
+                        command,
+                        confidence,
+                    ),
+                    prompt=f'Did you say {command}? Say yes, or say the command again.',
+                    asks=command,
+                )
             return dataclasses.replace(
                 refuse(
                     f'low confidence {confidence:.2f} < '
@@ -341,7 +383,12 @@ class CommandListener:
                 audio_s=recognition.audio_s,
                 decode_s=recognition.decode_s,
                 alternative=alternative,
-                prompt=f'Did you say {alternative}?' if alternative else '',
+                prompt=(
+                    f'Did you say {alternative}? Say yes, or say the command again.'
+                    if alternative
+                    else ''
+                ),
+                asks=alternative,
             )
 
         if snap is None:
@@ -371,6 +418,53 @@ class CommandListener:
             grammar=self.snap_grammar,
             snap=False,
         )
+
+    def _reply(
+        self, recognition: Recognition, reply: str, pending: tuple[str, float] | None
+    ) -> HeardCommand:
+        """A "yes" or "no": it confirms or withdraws the command asked back about, if any."""
+        text = recognition.text
+
+        def verdict(command: str, confidence: float, reason: str, prompt: str) -> HeardCommand:
+            return HeardCommand(
+                text,
+                command,
+                confidence,
+                not reason,
+                reason,
+                engine=recognition.engine,
+                audio_s=recognition.audio_s,
+                decode_s=recognition.decode_s,
+                prompt=prompt,
+            )
+
+        if pending is None:
+            return verdict('', 0.0, f'"{reply}" answers no question', '')
+        command, asked = pending
+        if self._clock() - asked > self.config.confirm_seconds:
+            return verdict(
+                '',
+                0.0,
+                f'"{reply}" came too late: more than {self.config.confirm_seconds:g} s '
+                'after the question',
+                '',
+            )
+        # The reply itself must be heard confidently: its posterior share among the sentences.
+        shares = [
+            sum(
+                h.posterior
+                for h in ranking
+                if strip_wake_word(h.text, self.config.wake_word) == reply
+            )
+            for ranking in self._rankings(recognition)
+        ]
+        confidence = min(1.0, sum(shares) / len(shares)) if shares else 0.0
+        if confidence < self.config.confidence_threshold:
+            self._pending = pending  # the question still stands
+            return verdict('', confidence, f'unsure reply: confidence {confidence:.2f}', '')
+        if reply == 'yes':
+            return verdict(command, confidence, '', f'OK: {command}.')
+        return verdict('', confidence, 'the operator said no', 'OK, please say the command again.')
 
     def _free_form_problem(self, command: str, meaning: Hashable) -> str | None:
         """Free-form text is held to more than parsing: the parser reads almost any noun

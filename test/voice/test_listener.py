@@ -121,11 +121,12 @@ def test_confidence_is_averaged_over_the_speed_views(
 def test_a_refusal_without_another_meaning_names_no_alternative(
     listener: CommandListener, grammar: CommandGrammar
 ) -> None:
-    heard = listener.judge(_recognition(grammar, ('find the red cup', 0.7), ('find the red', 0.3)))
+    heard = listener.judge(_recognition(grammar, ('find the red cup', 0.4), ('find the red', 0.6)))
     assert not heard.accepted
     assert heard.alternative == ''
     assert 'did you mean' not in heard.reason
     assert heard.prompt == 'I am not sure I heard find the red cup. Please say it again.'
+    assert heard.asks == ''
 
 
 def test_only_sent_and_unsure_commands_get_a_spoken_prompt(
@@ -215,3 +216,88 @@ def test_pipeline_refuses_cut_utterances_without_decoding(
     heard = pipeline.feed(np.concatenate([np.zeros(8000, np.float32), loud])) + pipeline.flush()
     assert heard[0].reason.startswith('utterance longer than 1000 ms')
     assert not any(h.accepted for h in heard)
+
+
+class _Clock:
+    """A settable clock for the confirmation window (no wall-clock time in tests)."""
+
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+# n-best lists of the shape pocketsphinx gives a correct command it is unsure of: the rest of
+# the posterior on fragments of the same sentence (no rival meaning), confidence 0.81-0.85.
+_UNSURE = (('pick up the green cube', 0.83), ('pick up the green', 0.1), ('pick up the', 0.07))
+_YES = (('yes', 0.97), ('no', 0.03))
+
+
+@pytest.fixture
+def asking(recognizer: PocketsphinxRecognizer) -> tuple[CommandListener, _Clock]:
+    clock = _Clock()
+    return CommandListener(VoiceConfig(), recognizer=recognizer, clock=clock), clock
+
+
+def test_an_unsure_command_without_a_rival_is_asked_back_and_yes_sends_it(
+    asking: tuple[CommandListener, _Clock], grammar: CommandGrammar
+) -> None:
+    listener, clock = asking
+    unsure = listener.judge(_recognition(grammar, *_UNSURE))
+    assert not unsure.accepted
+    assert unsure.confidence == pytest.approx(0.83)
+    assert unsure.asks == 'pick up the green cube'
+    assert (
+        unsure.prompt == 'Did you say pick up the green cube? Say yes, or say the command again.'
+    )
+    clock.now += 4.0
+    confirmed = listener.judge(_recognition(grammar, *_YES))
+    assert confirmed.accepted
+    assert confirmed.command == 'pick up the green cube'
+    assert confirmed.text == 'yes'
+    assert confirmed.prompt == 'OK: pick up the green cube.'
+    # The question is answered: a second yes confirms nothing.
+    again = listener.judge(_recognition(grammar, *_YES))
+    assert not again.accepted
+    assert again.reason == '"yes" answers no question'
+    assert again.prompt == ''
+
+
+@pytest.mark.parametrize(
+    ('reply', 'wait', 'reason'),
+    [
+        ((('no', 0.95), ('yes', 0.05)), 1.0, 'the operator said no'),
+        (_YES, 11.0, '"yes" came too late'),
+        ((('yes', 0.6), ('no', 0.4)), 1.0, 'unsure reply'),
+        ((('find the red cup', 1.0),), 1.0, ''),  # another command withdraws the question
+    ],
+)
+def test_a_question_is_not_confirmed_by_anything_but_a_timely_confident_yes(
+    asking: tuple[CommandListener, _Clock],
+    grammar: CommandGrammar,
+    reply: tuple[tuple[str, float], ...],
+    wait: float,
+    reason: str,
+) -> None:
+    listener, clock = asking
+    assert listener.judge(_recognition(grammar, *_UNSURE)).asks
+    clock.now += wait
+    answer = listener.judge(_recognition(grammar, *reply))
+    assert answer.reason.startswith(reason)
+    assert answer.command != 'pick up the green cube'
+    late_yes = listener.judge(_recognition(grammar, *_YES))
+    # Only an unsure reply leaves the question standing.
+    assert late_yes.accepted is (reason == 'unsure reply')
+
+
+def test_yes_without_a_question_and_yes_in_the_grammar(
+    listener: CommandListener, grammar: CommandGrammar
+) -> None:
+    assert grammar.matches('yes')
+    assert grammar.matches('no')
+    heard = listener.judge(_recognition(grammar, *_YES))
+    assert not heard.accepted
+    assert heard.prompt == ''
+    rng = __import__('random').Random(0)
+    assert all(grammar.sample(rng).text not in ('yes', 'no') for _ in range(300))

@@ -116,6 +116,13 @@ def test_the_speed_views_are_what_keeps_wrong_commands_out(
     assert all(r.views for d in decoded for r in d.recognitions if r.hypotheses)
 
 
+def test_a_yes_to_any_question_asked_back_would_send_the_command_that_was_said(
+    decoded: list[Decoded],
+) -> None:
+    asked = [(d.said, h.asks) for d in decoded for h in d.heard if h.asks]
+    assert all(command_meaning(asks) == command_meaning(said) for said, asks in asked), asked
+
+
 def test_every_refusal_says_why(decoded: list[Decoded]) -> None:
     refused = [h for d in decoded for h in d.heard if not h.accepted]
     assert all(h.reason for h in refused)

@@ -102,11 +102,15 @@ def test_transcript_whose_correction_changes_the_meaning_is_asked_back(
     assert 'asking back' in result.reason
     assert result.alternative
     assert listener.snap_grammar.matches(result.alternative)
-    assert result.prompt == f'Did you say {result.alternative}?'
+    assert result.prompt == f'Did you say {result.alternative}? Say yes, or say the command again.'
+    assert result.asks == result.alternative
+    confirmed = listener.judge(_transcript('Yes.'))
+    assert confirmed.accepted
+    assert confirmed.command == result.alternative
 
 
 @pytest.mark.parametrize(
-    'heard', ['the weather is nice today is it not', 'yes', 'ok', 'hello hello hello hello']
+    'heard', ['the weather is nice today is it not', 'thanks', 'ok', 'hello hello hello hello']
 )
 def test_talk_far_from_every_command_is_refused_silently(
     listener: CommandListener, heard: str
