@@ -202,6 +202,10 @@ class _Breaker:
             return 'half-open' if self.probing else 'open'
 
 
+class _LogprobsRefusedError(Exception):
+    """The server refused the request because it asked for log-probabilities."""
+
+
 class _RetryableError(Exception):
     """An attempt failed in a way another attempt may fix."""
 
@@ -269,6 +273,8 @@ class VlmServerBackend(Backend):
         self._headers = headers
         self._breaker = _Breaker(self.options.breaker_failures, self.options.breaker_reset_s)
         self._verify_unavailable_logged = False
+        #: Set when the server refused a request for asking for log-probabilities.
+        self._logprobs_refused = False
         self._closed = False
         #: The last reply as parsed and its raw text, for diagnostics (last call of any thread).
         self.last_reply: VlmReply | None = None
@@ -463,7 +469,7 @@ class VlmServerBackend(Backend):
             'temperature': 0.0,
             'stream': False,
         }
-        if self.options.logprobs:
+        if self.options.logprobs and not self._logprobs_refused:
             payload['logprobs'] = True
             if max_tokens == 1:
                 payload['top_logprobs'] = self.options.top_logprobs
@@ -552,6 +558,20 @@ class VlmServerBackend(Backend):
             except TimeoutError:
                 error = f'no reply within {self.options.timeout_s:.1f} s'
                 break
+            except _LogprobsRefusedError as exc:
+                # Ask again without them; scores and verify then say what they cannot know.
+                if not self._logprobs_refused:
+                    _LOG.warning(
+                        'vlm_server %s refuses log-probabilities (%s); asking without them',
+                        self.server,
+                        exc,
+                    )
+                self._logprobs_refused = True
+                payload = {
+                    k: v for k, v in payload.items() if k not in ('logprobs', 'top_logprobs')
+                }
+                body = json.dumps(payload).encode('utf-8')
+                error = f'log-probabilities refused: {exc}'
             except _RetryableError as exc:
                 error = str(exc)
                 wait = self.options.backoff_s * (2**attempt) * (0.5 + random.random())
@@ -589,6 +609,12 @@ class VlmServerBackend(Backend):
                 f'HTTP {response.status_code} {response.reason_phrase}{_error_detail(response)}',
                 retry_after_s=_retry_after(response),
             )
+        if (
+            response.status_code in (400, 422)
+            and b'logprob' in response.content.lower()
+            and b'"logprobs"' in body
+        ):
+            raise _LogprobsRefusedError(f'HTTP {response.status_code}{_error_detail(response)}')
         if response.status_code != 200:
             raise BackendError(
                 f'vlm_server {self.server}: HTTP {response.status_code} '

@@ -42,7 +42,8 @@ class Recorded:
 class _Plan:
     reply: str = '{"bbox_2d": null}'
     #: Faults for the next requests, consumed in order: 'status:503', 'malformed', 'truncated',
-    #: 'close', 'slow:<seconds>'. When empty, `standing_fault` applies (None = answer normally).
+    #: 'close', 'slow:<seconds>', 'refuse_logprobs' (HTTP 400 when the request asks for them).
+    #: When empty, `standing_fault` applies (None = answer normally).
     faults: list[str] = field(default_factory=list)
     standing_fault: str | None = None
     #: Token log-probabilities of the reply, or None to send none (like `transformers serve`).
@@ -85,6 +86,8 @@ class FaultInjectingServer:
                     server.max_in_flight = max(server.max_in_flight, server.in_flight)
                     plan = server.plan
                     fault = plan.faults.pop(0) if plan.faults else plan.standing_fault
+                if fault == 'refuse_logprobs':  # like a server that rejects the field
+                    fault = 'logprobs_refused' if 'logprobs' in body else None
                 try:
                     server._answer(self, fault, plan)
                 except (BrokenPipeError, ConnectionResetError):
@@ -107,6 +110,10 @@ class FaultInjectingServer:
         if fault and fault.startswith('slow:'):
             time.sleep(float(fault.split(':', 1)[1]))
             fault = None
+        if fault == 'logprobs_refused':
+            message = b'{"error": {"message": "logprobs is not supported"}}'
+            _send(handler, 400, message, {})
+            return
         if fault and fault.startswith('status:'):
             status = int(fault.split(':', 1)[1])
             _send(handler, status, b'{"error": {"message": "injected"}}', {'Retry-After': '0'})

@@ -148,6 +148,20 @@ def test_verify_says_none_once_when_the_server_sends_no_logprobs(server, backend
     assert server.count() == 1  # the second call knows already and sends nothing
 
 
+def test_a_server_refusing_logprobs_is_asked_again_without_them(server, backends, caplog) -> None:
+    backend = make(server.url, QWEN3)
+    backends.append(backend)
+    server.plan.standing_fault = 'refuse_logprobs'
+    server.set_reply('{"bbox_2d": [0, 0, 500, 500]}')
+    with caplog.at_level(logging.WARNING, logger='grounding_agent.backends.vlm_server'):
+        assert backend.ground_expression(IMAGE, 'cube') is not None
+        assert backend.ground_expression(IMAGE, 'cube') is not None
+        assert backend.verify(IMAGE, Box(10, 10, 300, 200), 'the cube') is None
+    assert [('logprobs' in r.body) for r in server.requests] == [True, False, False, False]
+    assert sum('refuses log-probabilities' in r.message for r in caplog.records) == 1
+    assert backend.health()[0] == 'ok'
+
+
 def test_api_key_comes_from_the_environment_and_is_never_an_option(
     server, backends, monkeypatch, caplog
 ) -> None:
