@@ -185,6 +185,32 @@ def strip_wake_word(text: str, wake_word: str) -> str | None:
     return None
 
 
+def _verdict(
+    recognition: Recognition,
+    command: str,
+    confidence: float,
+    reason: str,
+    *,
+    prompt: str = '',
+    asks: str = '',
+) -> HeardCommand:
+    """The verdict on `recognition`: sent when there is no `reason` against it. `asks` is
+    also offered as the `alternative`."""
+    return HeardCommand(
+        recognition.text,
+        command,
+        confidence,
+        not reason,
+        reason,
+        engine=recognition.engine,
+        audio_s=recognition.audio_s,
+        decode_s=recognition.decode_s,
+        alternative=asks,
+        prompt=prompt,
+        asks=asks,
+    )
+
+
 @lru_cache(maxsize=1024)
 def _reader_meaning(text: str) -> Hashable | None:
     """What the full command reader makes of `text` (None if it refuses it): what a free
@@ -275,16 +301,7 @@ class CommandListener:
         text = recognition.text
 
         def verdict(command: str, confidence: float, reason: str) -> HeardCommand:
-            return HeardCommand(
-                text,
-                command,
-                confidence,
-                not reason,
-                reason,
-                engine=recognition.engine,
-                audio_s=recognition.audio_s,
-                decode_s=recognition.decode_s,
-            )
+            return _verdict(recognition, command, confidence, reason)
 
         def refuse(reason: str, command: str = '', confidence: float = 0.0) -> HeardCommand:
             return verdict(command, confidence, reason)
@@ -373,21 +390,13 @@ class CommandListener:
         words = len(heard.split())
 
         def refuse(reason: str, alternative: str = '') -> HeardCommand:
-            return HeardCommand(
-                heard,
+            prompt = f'Did you say {alternative}? Say yes, or say the command again.'
+            return _verdict(
+                recognition,
                 '',
                 0.0,
-                False,
                 reason,
-                engine=recognition.engine,
-                audio_s=recognition.audio_s,
-                decode_s=recognition.decode_s,
-                alternative=alternative,
-                prompt=(
-                    f'Did you say {alternative}? Say yes, or say the command again.'
-                    if alternative
-                    else ''
-                ),
+                prompt=prompt if alternative else '',
                 asks=alternative,
             )
 
@@ -423,20 +432,9 @@ class CommandListener:
         self, recognition: Recognition, reply: str, pending: tuple[str, float] | None
     ) -> HeardCommand:
         """A "yes" or "no": it confirms or withdraws the command asked back about, if any."""
-        text = recognition.text
 
         def verdict(command: str, confidence: float, reason: str, prompt: str) -> HeardCommand:
-            return HeardCommand(
-                text,
-                command,
-                confidence,
-                not reason,
-                reason,
-                engine=recognition.engine,
-                audio_s=recognition.audio_s,
-                decode_s=recognition.decode_s,
-                prompt=prompt,
-            )
+            return _verdict(recognition, command, confidence, reason, prompt=prompt)
 
         if pending is None:
             return verdict('', 0.0, f'"{reply}" answers no question', '')

@@ -396,7 +396,7 @@ class WhisperRecognizer(Recognizer):
     ) -> None:
         if not str(model).strip():
             raise VoiceConfigError(
-                'the whisper recogniser needs whisper_model: a local directory written by '
+                'the whisper recogniser needs whisper_model_dir: a local directory written by '
                 'save_pretrained (safetensors) or a Hugging Face id already in the cache'
             )
         if beam_size < 1 or max_new_tokens < 1:
