@@ -518,6 +518,12 @@ def _camera_main(args: argparse.Namespace) -> int:
             info.header = msg.header
             info_publisher.publish(info)
         stamps.append([index, msg.header.stamp.sec, msg.header.stamp.nanosec])
+    if args.qos == 'reliable':
+        # a reliable reader gets the last frames too, however big, before the process ends
+        from rclpy.duration import Duration
+
+        for publisher in publishers:
+            publisher.wait_for_all_acked(Duration(seconds=args.linger))
     report = {'published': len(stamps), 'late': late, 'stamps': stamps}
     report['cpu_s'] = time.process_time()
     Path(args.report).write_text(json.dumps(report))
@@ -583,6 +589,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     camera.add_argument('--subscribers', type=int, default=1)
     camera.add_argument('--wait-subscribers', type=float, default=60.0)
     camera.add_argument('--frame-id', default='sim_camera_optical_frame')
+    camera.add_argument('--linger', type=float, default=30.0, help='max s to wait for acks')
     camera.add_argument('--report', required=True)
     passthrough = commands.add_parser('passthrough', help='count frames received per topic')
     passthrough.add_argument('--topic', action='append', required=True)
