@@ -274,7 +274,7 @@ class DemoNodes:
         self._nodes.append(self._operator.node)
         for node in self._nodes:
             executor.add_node(node)
-        self._spinner = threading.Thread(target=executor.spin, daemon=True)
+        self._spinner = threading.Thread(target=self._spin, args=(executor,), daemon=True)
         self._spinner.start()
 
     def set_query(self, text: str) -> bool:
@@ -284,6 +284,15 @@ class DemoNodes:
         outcome = self._grounding.set_parameters([Parameter('query', value=text)])[0]
         self.refusal = '' if outcome.successful else outcome.reason
         return bool(outcome.successful)
+
+    def _spin(self, executor: MultiThreadedExecutor) -> None:
+        try:
+            executor.spin()
+        except Exception:
+            # rclpy's executor can trip over its own guard condition being destroyed while
+            # `shutdown` runs from another thread; after close() that is not an error.
+            if not self._closed:
+                raise
 
     def close(self) -> None:
         """Stop the executor, destroy the nodes, shut the context down (once)."""
