@@ -7,6 +7,7 @@ processes. A profile the user already selected is kept.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from collections.abc import MutableMapping
@@ -22,12 +23,11 @@ def camera_profile_path() -> Path | None:
     """The profile of this checkout, else the installed copy (share/grounding_agent); None when
     neither exists."""
     candidates = [Path(__file__).resolve().parents[2] / _RELATIVE]
-    try:
+    # no ament index: not a colcon install
+    with contextlib.suppress(ImportError, LookupError, OSError):
         from ament_index_python.packages import get_package_share_directory
 
         candidates.append(Path(get_package_share_directory('grounding_agent')) / _RELATIVE)
-    except (ImportError, LookupError, OSError):  # no ament index: not a colcon install
-        pass
     candidates.append(Path(sys.prefix) / 'share' / 'grounding_agent' / _RELATIVE)
     return next((path for path in candidates if path.is_file()), None)
 

@@ -108,8 +108,9 @@ def spin_node(
             daemon=True,
         )
         spinner.start()
+        # Short waits, not one long one, so the main thread keeps running the signal handlers.
         while not end.event.wait(_POLL_S):
-            pass
+            continue
         if shut_down is not None:
             shut_down(node)
     except config_errors as exc:

@@ -9,6 +9,7 @@ how to make it; they do not skip.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -94,14 +95,12 @@ class ServedVlm:
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 pytest.fail(f'transformers serve ended: {self.log.read_text()[-3000:]}')
-            try:
+            with contextlib.suppress(httpx.HTTPError):
                 if (
                     httpx.get(f'http://127.0.0.1:{self.port}/health', timeout=2.0).status_code
                     == 200
                 ):
                     return
-            except httpx.HTTPError:
-                pass
             time.sleep(0.5)
         self.kill()
         pytest.fail(

@@ -15,6 +15,7 @@ from __future__ import annotations
 import itertools
 import signal
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -53,6 +54,27 @@ def wait_for(predicate: Callable[[], bool], timeout: float = WAIT_S) -> bool:
             return True
         time.sleep(0.02)
     return predicate()
+
+
+def node_process_argv(prefix: str, *parameters: str) -> list[str]:
+    """`python -m grounding_agent.ros.grounding_node` in namespace `prefix`, its planner and front
+    camera under it (reliable image QoS), plus `parameters` ('name:=value' each)."""
+    argv = [
+        sys.executable,
+        '-m',
+        'grounding_agent.ros.grounding_node',
+        '--ros-args',
+        '-r',
+        f'__ns:={prefix}',
+    ]
+    for parameter in (
+        f'planner_topic:={prefix}/planner',
+        f'camera.front.image_topic:={prefix}/front/image',
+        'image_qos:=reliable',
+        *parameters,
+    ):
+        argv += ['-p', parameter]
+    return argv
 
 
 def interrupt(process: subprocess.Popen[str], timeout: float = 30.0) -> str:

@@ -8,13 +8,12 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 
 import pytest
 
 pytest.importorskip('rclpy')
 
-from ros_harness import RosHarness, interrupt, scene_image, wait_for
+from ros_harness import RosHarness, interrupt, node_process_argv, scene_image, wait_for
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 
@@ -22,20 +21,7 @@ pytestmark = [pytest.mark.ros, pytest.mark.slow]
 def test_node_process_answers_a_command_and_stops_on_sigint(ros: RosHarness) -> None:
     prefix = f'{ros.prefix}cli'
     process = subprocess.Popen(
-        [
-            sys.executable,
-            '-m',
-            'grounding_agent.ros.grounding_node',
-            '--ros-args',
-            '-r',
-            f'__ns:={prefix}',
-            '-p',
-            f'planner_topic:={prefix}/planner',
-            '-p',
-            f'camera.front.image_topic:={prefix}/front/image',
-            '-p',
-            'image_qos:=reliable',
-        ],
+        node_process_argv(prefix),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -21,7 +21,7 @@ import pytest
 pytest.importorskip('rclpy')
 
 from diagnostic_msgs.msg import DiagnosticArray
-from ros_harness import RosHarness, interrupt, scene_image, wait_for
+from ros_harness import RosHarness, interrupt, node_process_argv, scene_image, wait_for
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / 'backends'))
 from served_vlm import ServedVlm
@@ -48,26 +48,12 @@ def test_node_answers_through_a_served_vlm_and_survives_its_death(
         'breaker_reset_s': 0.5,
     }
     process = subprocess.Popen(
-        [
-            sys.executable,
-            '-m',
-            'grounding_agent.ros.grounding_node',
-            '--ros-args',
-            '-r',
-            f'__ns:={prefix}',
-            '-p',
-            f'planner_topic:={prefix}/planner',
-            '-p',
-            f'camera.front.image_topic:={prefix}/front/image',
-            '-p',
-            'image_qos:=reliable',
-            '-p',
+        node_process_argv(
+            prefix,
             'backend.name:=vlm_server',
-            '-p',
             f'backend.model:={served.model}',
-            '-p',
             f"backend.options:='{json.dumps(options)}'",  # a YAML string
-        ],
+        ),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
